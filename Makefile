@@ -1,0 +1,86 @@
+# argon: a plain Makefile. `make` builds everything, `make run` boots the default
+# guest, `make test` runs every test (installing what is missing first).
+
+CC ?= cc
+BUILD := build
+ASAN_BUILD := $(BUILD)/asan
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-unused-parameter
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 $(WARNINGS) -Isrc -D_GNU_SOURCE -MMD -MP
+LDLIBS := -lpthread -ljansson -lz -llz4 -lzstd -llzma -lbz2 -llzo2 -lutil
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# The VMM's library: everything but the mains, shared by argon-vmm and the unit tests.
+LIB_SRCS := $(wildcard src/common/*.c src/vmm/*.c src/arch/x86/*.c src/loader/*.c \
+	src/devices/*.c)
+LIB_SRCS := $(filter-out src/vmm/main.c,$(LIB_SRCS))
+CLI_SRCS := $(wildcard src/cli/*.c) src/common/log.c
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASAN_BUILD)/obj/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(ASAN_BUILD)/tests/%)
+
+.PHONY: all asan run test unit e2e deps guest clean fuzz bench
+all: $(BUILD)/argon-vmm $(BUILD)/argon guest
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(ASAN_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/libargon.a: $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(ASAN_BUILD)/libargon.a: $(ASAN_LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/argon-vmm: $(BUILD)/obj/src/vmm/main.o $(BUILD)/libargon.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(ASAN_BUILD)/argon-vmm: $(ASAN_BUILD)/obj/src/vmm/main.o $(ASAN_BUILD)/libargon.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/argon: $(CLI_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(ASAN_BUILD)/tests/%: tests/unit/%.c $(ASAN_BUILD)/libargon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -Itests/unit $< $(ASAN_BUILD)/libargon.a -o $@ \
+		$(LDLIBS) -lcmocka
+
+asan: $(ASAN_BUILD)/argon-vmm $(UNIT_BINS)
+
+include guest/guest.mk
+
+# A fresh machine: install what is missing, then boot the default guest.
+deps:
+	@scripts/install-deps.sh
+
+run: deps all
+	$(BUILD)/argon run --timings -- info
+
+unit: $(UNIT_BINS)
+	@scripts/run-unit-tests.sh $(UNIT_BINS)
+
+e2e: all asan
+	python3 -m pytest -q tests/e2e
+
+test: deps
+	@$(MAKE) --no-print-directory all asan
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+
+bench: all
+	bench/run-all.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
