@@ -42,7 +42,7 @@
 /* argon exit port: a guest writes a status byte here to end the VM with that status
  * (like QEMU's isa-debug-exit, but the status is passed through unchanged). */
 #define LAYOUT_PORT_ARGON_EXIT 0x610
-/* Reads as 0 and is never emulated by anything: argon-guest's exit-bench probes
+/* Nothing claims it (reads as all-ones): argon-guest's exit-bench probes
  * user-space round trips here (PIO) and at LAYOUT_EXIT_PROBE_MMIO. */
 #define LAYOUT_PORT_EXIT_PROBE 0x612
 #define LAYOUT_EXIT_PROBE_MMIO 0xCFFFF000ULL

@@ -1,0 +1,241 @@
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "common/exit_status.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "vmm/event_loop.h"
+#include "vmm/vcpu.h"
+
+/* What argon cannot run without; each check names the capability in its message. */
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP (in-kernel interrupt controllers)" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2 (in-kernel PIT)" },
+	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+};
+
+static int open_kvm(struct vm *vm)
+{
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		int err = errno;
+		log_error("/dev/kvm: %s (%s)", strerror(err),
+			  err == ENOENT ? "KVM is not available on this host: load kvm and a vendor "
+					  "module (kvm_intel, kvm_amd or kvm_pvm)"
+					: "run as root or add this user to the kvm group");
+		return -EXIT_NO_KVM;
+	}
+	int version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION) {
+		log_error("/dev/kvm: API version %d, expected %d", version, KVM_API_VERSION);
+		return -EXIT_NO_KVM;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(required_caps); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			log_error("/dev/kvm: missing %s", required_caps[i].name);
+			return -EXIT_NO_KVM;
+		}
+	}
+	return 0;
+}
+
+static int check_vcpu_count(struct vm *vm, int nvcpus)
+{
+	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max <= 0)
+		max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max <= 0)
+		max = 4; /* KVM's documented default when neither capability answers */
+	if (nvcpus < 1 || nvcpus > VM_MAX_VCPUS || nvcpus > max) {
+		log_error("vcpu_count %d: expected 1..%d", nvcpus, MIN(VM_MAX_VCPUS, max));
+		return -EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int create_vm_fd(struct vm *vm)
+{
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		log_error("KVM_CREATE_VM: %s", strerror(errno));
+		return -EXIT_NO_KVM;
+	}
+	/* Intel needs a TSS and an identity-map page below 4 GiB for real mode; both sit
+	 * in the MMIO hole, away from RAM. Other backends ignore or refuse them. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL) < 0)
+		log_debug("KVM_SET_TSS_ADDR: %s (not needed on this backend)", strerror(errno));
+	uint64_t identity = 0xfffbc000ULL;
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
+		log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		log_error("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		return -EXIT_NO_KVM;
+	}
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		log_error("KVM_CREATE_PIT2: %s", strerror(errno));
+		return -EXIT_NO_KVM;
+	}
+	return 0;
+}
+
+static int check_memory_size(uint64_t ram_mib)
+{
+	struct sysinfo si;
+	uint64_t host_mib = sysinfo(&si) == 0 ? (uint64_t)si.totalram * si.mem_unit >> 20 : 0;
+	if (ram_mib < VM_MIN_MEM_MIB || (host_mib && ram_mib > host_mib)) {
+		log_error("mem_size_mib %llu: expected %d..%llu (this host has %llu MiB)",
+			  (unsigned long long)ram_mib, VM_MIN_MEM_MIB,
+			  (unsigned long long)host_mib, (unsigned long long)host_mib);
+		return -EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int map_memory(struct vm *vm, uint64_t ram_mib)
+{
+	int err = check_memory_size(ram_mib);
+	if (err)
+		return err;
+	err = guest_mem_create(&vm->mem, ram_mib << 20);
+	if (err) {
+		log_error("guest memory of %llu MiB: %s", (unsigned long long)ram_mib,
+			  strerror(-err));
+		return -EXIT_HOST_RESOURCE;
+	}
+	for (int i = 0; i < vm->mem.nregions; i++) {
+		struct guest_mem_region *r = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = (uint32_t)i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
+			log_error("KVM_SET_USER_MEMORY_REGION slot %d (%llu MiB at 0x%llx): %s", i,
+				  (unsigned long long)(r->size >> 20), (unsigned long long)r->gpa,
+				  strerror(errno));
+			return -EXIT_HOST_RESOURCE;
+		}
+	}
+	return 0;
+}
+
+static int create_vcpus(struct vm *vm)
+{
+	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size <= 0) {
+		log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return -EXIT_NO_KVM;
+	}
+	vm->vcpus = calloc((size_t)vm->nvcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -EXIT_HOST_RESOURCE;
+	for (int i = 0; i < vm->nvcpus; i++) {
+		int err = vcpu_create(vm, &vm->vcpus[i], i);
+		if (err) {
+			log_error("vCPU %d: %s", i, strerror(-err));
+			return err == -ENOMEM ? -EXIT_HOST_RESOURCE : -EXIT_NO_KVM;
+		}
+	}
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO) > 0)
+		vm->coalesced_ring = (void *)((uint8_t *)vm->vcpus[0].run +
+					      KVM_COALESCED_MMIO_PAGE_OFFSET * 4096);
+	return 0;
+}
+
+int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
+	vm->mem.memfd = -1;
+	vm->nvcpus = nvcpus;
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	pthread_mutex_init(&vm->coalesced_lock, NULL);
+	bus_init(&vm->pio_bus, "pio");
+	bus_init(&vm->mmio_bus, "mmio");
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (vm->stop_fd < 0 || event_loop_create(&vm->loop) < 0) {
+		log_error("eventfd/epoll: %s", strerror(errno));
+		return -EXIT_HOST_RESOURCE;
+	}
+	int err = open_kvm(vm);
+	if (!err)
+		err = check_vcpu_count(vm, nvcpus);
+	if (!err)
+		err = create_vm_fd(vm);
+	if (!err)
+		err = map_memory(vm, ram_mib);
+	if (!err)
+		err = create_vcpus(vm);
+	return err;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (int i = 0; vm->vcpus && i < vm->nvcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	event_loop_destroy(vm->loop);
+	vm->loop = NULL;
+	guest_mem_destroy(&vm->mem);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	vm->vm_fd = vm->kvm_fd = vm->stop_fd = -1;
+}
+
+void vm_request_stop(struct vm *vm, int status)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	if (!vm->stop_requested) {
+		vm->stop_requested = true;
+		vm->stop_status = status;
+		timings_mark(&vm->timings.exit);
+		uint64_t one = 1;
+		if (write(vm->stop_fd, &one, sizeof(one)) < 0)
+			log_warn("stop eventfd: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+bool vm_stop_requested(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	bool stop = vm->stop_requested;
+	pthread_mutex_unlock(&vm->stop_lock);
+	return stop;
+}
+
+int vm_set_irq_line(struct vm *vm, uint32_t gsi, int level)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
+}
+
+int vm_pulse_irq(struct vm *vm, uint32_t gsi)
+{
+	int err = vm_set_irq_line(vm, gsi, 1);
+	return err ? err : vm_set_irq_line(vm, gsi, 0);
+}

@@ -1,0 +1,71 @@
+/* A VM: the KVM file descriptors, guest memory, vCPUs, buses and devices, and the
+ * one place a VM is asked to stop. Passed explicitly everywhere: no globals. */
+#ifndef ARGON_VMM_VM_H
+#define ARGON_VMM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/bus.h"
+#include "vmm/exits.h"
+#include "vmm/memory.h"
+#include "vmm/timings.h"
+
+struct event_loop;
+struct kvm_coalesced_mmio_ring;
+struct vcpu;
+
+#define VM_MAX_VCPUS 32
+#define VM_MIN_MEM_MIB 16
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_mmap_size;
+	struct guest_mem mem;
+	int nvcpus;
+	struct vcpu *vcpus;
+	struct bus pio_bus;
+	struct bus mmio_bus;
+	struct event_loop *loop;
+	pthread_t loop_thread;
+	bool loop_running;
+	/* KVM's coalesced-I/O ring (in the first vCPU's kvm_run mapping): writes the
+	 * guest makes to coalesced ports land here without an exit. */
+	struct kvm_coalesced_mmio_ring *coalesced_ring;
+	pthread_mutex_t coalesced_lock;
+	/* The stop request: the first status wins; the main thread waits on stop_fd. */
+	int stop_fd;
+	int stop_status;
+	bool stop_requested;
+	pthread_mutex_t stop_lock;
+	struct timings timings;
+	struct exit_counters exits;
+};
+
+/* Opens /dev/kvm, checks the API version and the capabilities argon needs, creates
+ * the VM with an in-kernel irqchip and PIT, and maps ram_mib of guest memory.
+ * On failure returns a negative exit status (enum exit_status) after printing one
+ * clear message. */
+int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib);
+void vm_destroy(struct vm *vm);
+
+/* Asks the VM to stop with status (enum exit_status); the first request wins.
+ * Safe from any thread, including vCPU threads and device callbacks. */
+void vm_request_stop(struct vm *vm, int status);
+bool vm_stop_requested(struct vm *vm);
+
+/* Raises or lowers an interrupt line (GSI) on the in-kernel irqchip. */
+int vm_set_irq_line(struct vm *vm, uint32_t gsi, int level);
+/* An edge: raise then lower. */
+int vm_pulse_irq(struct vm *vm, uint32_t gsi);
+
+/* Takes the guest's pending coalesced writes out of the ring and hands them to the
+ * buses, in order. Called before every exit is handled and from a timer, so the
+ * guest's writes are never reordered against an exit. */
+void vm_drain_coalesced(struct vm *vm);
+/* Starts or stops coalescing guest writes to port [port, port + len). */
+int vm_coalesce_pio(struct vm *vm, uint16_t port, uint32_t len, bool enable);
+
+#endif
