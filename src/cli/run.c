@@ -1,0 +1,176 @@
+/* argon run: build argon-vmm's command line from cloud-style options and run it. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/exit_status.h"
+#include "common/log.h"
+
+#define ESCAPE_BYTE 0x1d /* Ctrl-], as telnet and virsh console */
+#define MAX_VMM_ARGS 32
+
+struct run_options {
+	const char *vcpus, *memory, *kernel, *initrd, *cmdline;
+	bool timings, verbose;
+	char *guest_command; /* joined words after "--", or NULL */
+};
+
+static void usage(FILE *out)
+{
+	fputs("usage: argon run [OPTIONS] [-- COMMAND ARGS...]\n"
+	      "Boots a VM. With no COMMAND, the default guest (argon-guest) shows its prompt\n"
+	      "(Ctrl-] quits). With COMMAND, the guest runs it, prints its output, and argon\n"
+	      "exits with its status.\n\n"
+	      "  --vcpus N         vCPUs (default 1)\n"
+	      "  --memory MIB      guest memory in MiB (default 128)\n"
+	      "  --kernel PATH     kernel image: bzImage or ELF (default: argon-guest)\n"
+	      "  --initrd PATH     initial ramdisk\n"
+	      "  --cmdline STR     extra kernel command line\n"
+	      "  --timings         print boot timings and exit counts\n"
+	      "  --verbose         log what argon-vmm does\n",
+	      out);
+}
+
+static char *join_words(int argc, char **argv)
+{
+	size_t len = 1;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = calloc(1, len);
+	if (!s)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+static int parse(int argc, char **argv, struct run_options *o)
+{
+	static const struct option longopts[] = {
+		{ "vcpus", required_argument, NULL, 'n' },  { "memory", required_argument, NULL, 'm' },
+		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
+		{ "cmdline", required_argument, NULL, 'a' }, { "timings", no_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },	    { "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': o->vcpus = optarg; break;
+		case 'm': o->memory = optarg; break;
+		case 'k': o->kernel = optarg; break;
+		case 'i': o->initrd = optarg; break;
+		case 'a': o->cmdline = optarg; break;
+		case 't': o->timings = true; break;
+		case 'v': o->verbose = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind < argc) {
+		o->guest_command = join_words(argc - optind, argv + optind);
+		if (!o->guest_command)
+			return -1;
+		/* The guest reads argon.cmd="..." and has no way to escape a quote. */
+		if (strchr(o->guest_command, '"')) {
+			log_error("guest command: '\"' cannot be passed on the kernel command line");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static char *build_cmdline(const struct run_options *o)
+{
+	const char *extra = o->cmdline ? o->cmdline : "";
+	const char *cmd = o->guest_command;
+	size_t len = strlen("console=ttyS0 ") + strlen(extra) + (cmd ? strlen(cmd) : 0) + 32;
+	char *s = malloc(len);
+	if (!s)
+		return NULL;
+	if (cmd)
+		snprintf(s, len, "console=ttyS0 argon.cmd=\"%s\"%s%s", cmd, *extra ? " " : "", extra);
+	else
+		snprintf(s, len, "console=ttyS0%s%s", *extra ? " " : "", extra);
+	return s;
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return EXIT_INTERNAL;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void export_start_time(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%llu",
+		 (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec);
+	setenv("ARGON_START_NS", buf, 1);
+}
+
+static int launch(char *const vmm_argv[], bool interactive)
+{
+	export_start_time();
+	if (interactive)
+		return console_run_interactive(vmm_argv, ESCAPE_BYTE);
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		return EXIT_HOST_RESOURCE;
+	}
+	if (pid == 0) {
+		execv(vmm_argv[0], vmm_argv);
+		log_error("%s: %s", vmm_argv[0], strerror(errno));
+		_exit(EXIT_NO_FILE);
+	}
+	return wait_status(pid);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_options o = { 0 };
+	if (parse(argc, argv, &o))
+		return EXIT_USAGE;
+	char *vmm = cli_sibling_path("argon-vmm", "ARGON_VMM");
+	char *guest = o.kernel ? NULL : cli_sibling_path("argon-guest", "ARGON_GUEST");
+	char *cmdline = build_cmdline(&o);
+	if (!vmm || (!o.kernel && !guest) || !cmdline)
+		return EXIT_HOST_RESOURCE;
+	const char *args[MAX_VMM_ARGS];
+	int n = 0;
+	args[n++] = vmm;
+	args[n++] = "--kernel";
+	args[n++] = o.kernel ? o.kernel : guest;
+	args[n++] = "--cmdline";
+	args[n++] = cmdline;
+	if (o.vcpus) { args[n++] = "--vcpus"; args[n++] = o.vcpus; }
+	if (o.memory) { args[n++] = "--memory"; args[n++] = o.memory; }
+	if (o.initrd) { args[n++] = "--initrd"; args[n++] = o.initrd; }
+	if (o.timings) args[n++] = "--timings";
+	if (o.verbose) { args[n++] = "--log-level"; args[n++] = "info"; }
+	args[n] = NULL;
+	bool interactive = !o.guest_command && isatty(STDIN_FILENO);
+	int status = launch((char *const *)args, interactive);
+	free(vmm);
+	free(guest);
+	free(cmdline);
+	free(o.guest_command);
+	return status;
+}
