@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs the Debian packages argon needs that are missing, and says why each is
+# needed. Groups: build and test (default), bench, fuzz. Quiet when nothing is missing.
+set -euo pipefail
+
+declare -A why=(
+	[build-essential]="build: gcc, make, binutils for argon-vmm, argon and argon-guest"
+	[libjansson-dev]="build: JSON configuration files and (later) the REST API"
+	[zlib1g-dev]="build: gzip-compressed bzImage payloads"
+	[liblz4-dev]="build: LZ4-compressed bzImage payloads (Debian's kernels)"
+	[libzstd-dev]="build: zstd-compressed bzImage payloads"
+	[liblzma-dev]="build: xz and lzma-compressed bzImage payloads"
+	[libbz2-dev]="build: bzip2-compressed bzImage payloads"
+	[liblzo2-dev]="build: LZO-compressed bzImage payloads"
+	[libcmocka-dev]="test: unit tests"
+	[python3-pytest]="test: end-to-end tests that boot real guests"
+	[acpica-tools]="test: iasl disassembles the DSDT argon generates"
+	[qemu-system-x86]="bench: QEMU's microvm machine, the peer in every benchmark"
+	[clang]="fuzz: libFuzzer targets"
+	[libclang-rt-14-dev]="fuzz: libFuzzer and sanitizer runtimes for clang"
+)
+declare -A group=(
+	[build]="build-essential libjansson-dev zlib1g-dev liblz4-dev libzstd-dev liblzma-dev libbz2-dev liblzo2-dev"
+	[test]="libcmocka-dev python3-pytest acpica-tools"
+	[bench]="qemu-system-x86"
+	[fuzz]="clang libclang-rt-14-dev"
+)
+
+groups=("$@")
+[ ${#groups[@]} -gt 0 ] || groups=(build test)
+
+missing=()
+for g in "${groups[@]}"; do
+	[ -n "${group[$g]:-}" ] || { echo "install-deps: unknown group '$g' (expected: ${!group[*]})" >&2; exit 2; }
+	for p in ${group[$g]}; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing missing Debian packages:"
+for p in "${missing[@]}"; do printf '  %-20s %s\n' "$p" "${why[$p]}"; done
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: need root to install them (run as root or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
