@@ -183,8 +183,11 @@ int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib)
 		err = create_vm_fd(vm);
 	if (!err)
 		err = map_memory(vm, ram_mib);
+	log_debug("guest memory mapped and registered");
 	if (!err)
 		err = create_vcpus(vm);
+	log_debug("VM with %d vCPUs and %llu MiB: %s", nvcpus, (unsigned long long)ram_mib,
+		  err ? "failed" : "ready");
 	return err;
 }
 
