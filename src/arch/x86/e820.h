@@ -16,10 +16,10 @@ struct e820_entry {
 	uint32_t type;
 } __attribute__((packed));
 
-/* Fills out[] (room for max entries) with: low RAM [0, 640 KiB), the EBDA/BIOS area
- * reserved up to 1 MiB (the ACPI tables live there), RAM from 1 MiB to the end of the
- * low region, and RAM above 4 GiB when the guest has any. Returns the entry count,
- * or -ENOSPC when max is too small. */
+/* Fills out[] (room for max entries) with: low RAM [0, LAYOUT_EBDA_START), the EBDA and
+ * BIOS area reserved up to 1 MiB (the MP and ACPI tables live there), RAM from 1 MiB to
+ * the end of the low region, and RAM above 4 GiB when the guest has any. Returns the
+ * entry count, or -ENOSPC when max is too small. */
 int e820_build(const struct guest_mem *mem, struct e820_entry *out, int max);
 
 #endif
