@@ -67,6 +67,10 @@ static int load_images(struct vm *vm, const struct vm_config *cfg, struct boot_i
 		log_error("%s", msg);
 		return status_for_load_error(err);
 	}
+	log_info("%s: initrd at 0x%llx-0x%llx (%llu bytes)", cfg->initrd_path,
+		 (unsigned long long)in->initrd_gpa,
+		 (unsigned long long)(in->initrd_gpa + in->initrd_size - 1),
+		 (unsigned long long)in->initrd_size);
 	return 0;
 }
 
