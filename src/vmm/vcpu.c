@@ -48,8 +48,12 @@ static int setup_cpuid(struct vcpu *vcpu)
 		goto out;
 	}
 	int tsc_khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
-	cpuid_configure(cpuid, CPUID_MAX_ENTRIES, vcpu->index, vm->nvcpus,
-			tsc_khz > 0 ? (uint32_t)tsc_khz : 0);
+	err = cpuid_configure(cpuid, CPUID_MAX_ENTRIES, vcpu->index, vm->nvcpus,
+			      tsc_khz > 0 ? (uint32_t)tsc_khz : 0);
+	if (err) {
+		log_error("CPUID for vCPU %d of %d: %s", vcpu->index, vm->nvcpus, strerror(-err));
+		goto out;
+	}
 	if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0) {
 		err = -errno;
 		log_error("KVM_SET_CPUID2: %s", strerror(errno));
@@ -66,7 +70,10 @@ static int setup_msrs(struct vcpu *vcpu)
 		struct kvm_msr_entry entries[CPUID_MSR_RESET_MAX];
 	} msrs;
 	memset(&msrs, 0, sizeof(msrs));
-	msrs.hdr.nmsrs = (uint32_t)cpuid_reset_msrs(msrs.entries, CPUID_MSR_RESET_MAX);
+	int count = cpuid_reset_msrs(msrs.entries, CPUID_MSR_RESET_MAX);
+	if (count < 0)
+		return count;
+	msrs.hdr.nmsrs = (uint32_t)count;
 	int set = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
 	if (set < 0)
 		return -errno;

@@ -84,6 +84,13 @@ static int create_vm_fd(struct vm *vm)
 	uint64_t identity = 0xfffbc000ULL;
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
 		log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	return 0;
+}
+
+/* After the memory slots: once the irqchip exists, every slot change waits for an
+ * SRCU grace period (measured: 7-11 ms per slot on a PVM host, 0.1 ms before). */
+static int create_irqchip(struct vm *vm)
+{
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
 		log_error("KVM_CREATE_IRQCHIP: %s", strerror(errno));
 		return -EXIT_NO_KVM;
@@ -183,7 +190,9 @@ int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib)
 		err = create_vm_fd(vm);
 	if (!err)
 		err = map_memory(vm, ram_mib);
-	log_debug("guest memory mapped and registered");
+	if (!err)
+		err = create_irqchip(vm);
+	log_debug("guest memory registered, irqchip and PIT created");
 	if (!err)
 		err = create_vcpus(vm);
 	log_debug("VM with %d vCPUs and %llu MiB: %s", nvcpus, (unsigned long long)ram_mib,
