@@ -1,0 +1,28 @@
+/* Built-in commands. Each returns an exit status (power.h: STATUS_OK,
+ * STATUS_FAILED, STATUS_USAGE); argv[0] is the command name. */
+#ifndef GUEST_COMMANDS_H
+#define GUEST_COMMANDS_H
+
+#include <stdint.h>
+
+struct command {
+	const char *name;
+	const char *usage;
+	const char *help;
+	int (*run)(int argc, char **argv);
+};
+
+extern const struct command cmd_info, cmd_cpu_bench, cmd_mem_bench, cmd_exit_bench,
+	cmd_ipi_bench, cmd_echo, cmd_help, cmd_exit, cmd_poweroff, cmd_reboot;
+
+/* NULL-terminated, in help order (shell.c). */
+extern const struct command *const commands[];
+
+/* Parses argv[i] as an optional count: absent -> def, else >= 1 and <= max.
+ * Returns 0, or prints usage and returns -1. */
+int arg_count(int argc, char **argv, int i, uint64_t def, uint64_t max, uint64_t *out);
+
+/* Prints "name: key value.d" style numbers: v10 is a value times 10. */
+void print_tenths(uint64_t v10);
+
+#endif

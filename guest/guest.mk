@@ -1,0 +1,63 @@
+# argon-guest: argon's own small PVM-aware guest kernel (guest/README.md).
+# Included by the top Makefile; everything here is prefixed GUEST_.
+#
+#   $(BUILD)/argon-guest          ELF, linked at 1 MiB, PVH note, e_entry = 64-bit entry
+#   $(BUILD)/argon-guest.bzImage  the same kernel as a Linux bzImage (guest/tools/mkbzimage.c)
+#   $(BUILD)/cpu-bench-host       the cpu-bench compute kernel as a host program
+
+GUEST_DIR := guest
+GUEST_OUT := $(BUILD)/guest
+GUEST_TOOLS_OUT := $(BUILD)/guest-tools
+GUEST_CC := $(CC)
+GUEST_HOSTCC := $(CC)
+
+GUEST_WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# Code generation shared by the kernel and the host build of the cpu-bench kernel,
+# so the two run the same instructions: no SSE/x87, no vectorization.
+GUEST_CODEGEN := -std=gnu11 -O2 -g -mgeneral-regs-only -fno-omit-frame-pointer
+GUEST_CFLAGS := $(GUEST_CODEGEN) $(GUEST_WARNINGS) -ffreestanding -fno-builtin \
+	-fno-pic -fno-pie -fno-stack-protector -fcf-protection=none -mno-red-zone \
+	-mcmodel=small -fno-asynchronous-unwind-tables -I$(GUEST_DIR) -MMD -MP
+GUEST_ASFLAGS := -fno-pic -fno-pie -I$(GUEST_DIR) -MMD -MP
+GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,$(GUEST_DIR)/argon-guest.ld \
+	-Wl,--build-id=none -Wl,-n -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments
+
+GUEST_SRCS := $(wildcard $(GUEST_DIR)/*.c $(GUEST_DIR)/commands/*.c $(GUEST_DIR)/lib/*.c)
+GUEST_ASMS := $(wildcard $(GUEST_DIR)/*.S)
+GUEST_OBJS := $(GUEST_ASMS:$(GUEST_DIR)/%.S=$(GUEST_OUT)/%.o) \
+	$(GUEST_SRCS:$(GUEST_DIR)/%.c=$(GUEST_OUT)/%.o)
+
+.PHONY: guest
+guest: $(BUILD)/argon-guest $(BUILD)/argon-guest.bzImage $(BUILD)/cpu-bench-host
+
+$(GUEST_OUT)/%.o: $(GUEST_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(GUEST_OUT)/%.o: $(GUEST_DIR)/%.S
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_ASFLAGS) -c $< -o $@
+
+$(BUILD)/argon-guest: $(GUEST_OBJS) $(GUEST_DIR)/argon-guest.ld
+	$(GUEST_CC) $(GUEST_LDFLAGS) $(GUEST_OBJS) -o $@
+
+$(GUEST_OUT)/argon-guest.stripped: $(BUILD)/argon-guest
+	objcopy --strip-all $< $@
+
+$(GUEST_TOOLS_OUT)/mkbzimage: $(GUEST_DIR)/tools/mkbzimage.c
+	@mkdir -p $(dir $@)
+	$(GUEST_HOSTCC) -std=gnu11 -O2 $(GUEST_WARNINGS) $< -o $@
+
+$(BUILD)/argon-guest.bzImage: $(GUEST_OUT)/argon-guest.stripped $(GUEST_TOOLS_OUT)/mkbzimage
+	$(GUEST_TOOLS_OUT)/mkbzimage $< $@
+
+# The compute kernel is compiled with the guest's code generation flags.
+GUEST_BENCH_SRCS := $(GUEST_DIR)/lib/sha256.c $(GUEST_DIR)/lib/cpu_bench_kernel.c
+GUEST_BENCH_HOST_OBJS := $(GUEST_BENCH_SRCS:$(GUEST_DIR)/%.c=$(GUEST_TOOLS_OUT)/%.o)
+
+$(GUEST_TOOLS_OUT)/lib/%.o: $(GUEST_DIR)/lib/%.c
+	@mkdir -p $(dir $@)
+	$(GUEST_HOSTCC) $(GUEST_CODEGEN) $(GUEST_WARNINGS) -I$(GUEST_DIR) -MMD -MP -c $< -o $@
+
+$(BUILD)/cpu-bench-host: $(GUEST_DIR)/tools/cpu_bench_host.c $(GUEST_BENCH_HOST_OBJS)
+	$(GUEST_HOSTCC) -std=gnu11 -O2 -g $(GUEST_WARNINGS) -I$(GUEST_DIR) $^ -o $@

@@ -1,0 +1,118 @@
+/* Command dispatch, argon.cmd scripts and the interactive prompt. */
+#include <stdbool.h>
+
+#include "cmdline.h"
+#include "commands/commands.h"
+#include "console.h"
+#include "power.h"
+#include "printf.h"
+#include "pvm.h"
+#include "serial.h"
+#include "shell.h"
+#include "string.h"
+#include "timer.h"
+
+#define MAX_ARGS 16
+#define LINE_MAX 256
+
+const struct command *const commands[] = {
+	&cmd_info,  &cmd_cpu_bench, &cmd_mem_bench, &cmd_exit_bench, &cmd_ipi_bench,
+	&cmd_echo,  &cmd_help,	    &cmd_exit,	    &cmd_poweroff,   &cmd_reboot,
+	0,
+};
+
+/* Runs one command line; returns its status. Empty lines succeed. */
+static int run_line(char *line)
+{
+	char *argv[MAX_ARGS + 1];
+	int argc = split_words(line, argv, MAX_ARGS);
+
+	if (argc < 0) {
+		printf("argon-guest: more than %d words in a command\n", MAX_ARGS);
+		return STATUS_USAGE;
+	}
+	if (argc == 0)
+		return STATUS_OK;
+	argv[argc] = 0;
+	for (const struct command *const *c = commands; *c; c++)
+		if (!strcmp((*c)->name, argv[0]))
+			return (*c)->run(argc, argv);
+	printf("argon-guest: unknown command '%s' (try help)\n", argv[0]);
+	return STATUS_USAGE;
+}
+
+void shell_run_script(char *script)
+{
+	int worst = STATUS_OK;
+
+	for (char *cmd = script; cmd;) {
+		char *next = cmd;
+		int status;
+
+		while (*next && *next != ';')
+			next++;
+		if (*next)
+			*next++ = '\0';
+		else
+			next = 0;
+		status = run_line(cmd);
+		if (status > worst)
+			worst = status;
+		cmd = next;
+	}
+	guest_exit(worst);
+}
+
+/* Blocks until a byte arrives; polls the UART on timer ticks when its IRQ
+ * could not be routed. */
+static int read_char(void)
+{
+	int c;
+
+	irq_disable();
+	while ((c = serial_getc()) < 0) {
+		serial_poll();
+		if ((c = serial_getc()) >= 0)
+			break;
+		cpu_wait();
+		irq_disable();
+	}
+	irq_enable();
+	return c;
+}
+
+/* Minimal line editing: backspace/delete erase, Enter ends the line. */
+static void read_line(char *line, size_t max)
+{
+	size_t n = 0;
+
+	for (;;) {
+		int c = read_char();
+
+		if (c == '\r' || c == '\n') {
+			console_write("\n", 1);
+			line[n] = '\0';
+			return;
+		}
+		if ((c == 0x7f || c == 0x08) && n) {
+			n--;
+			console_write("\b \b", 3);
+		} else if (c >= 0x20 && c < 0x7f && n + 1 < max) {
+			char ch = c;
+
+			line[n++] = ch;
+			console_write(&ch, 1);
+		}
+	}
+}
+
+void shell_interactive(void)
+{
+	char line[LINE_MAX];
+
+	for (;;) {
+		printf("argon> ");
+		read_line(line, sizeof(line));
+		run_line(line);
+	}
+}
