@@ -104,6 +104,11 @@ static int bz_load_raw(struct guest_mem *mem, const char *name, const uint8_t *d
 	uint64_t load = pref ? h->pref_address : h->code32_start;
 	uint64_t code_len = len - h->pm_offset;
 	uint64_t need = MAX(code_len, h->version >= BP_PROTOCOL_PREF_ADDR ? h->init_size : 0);
+	if (code_len <= BP_ENTRY64_OFFSET)
+		return loader_fail(err, errlen, -ENOEXEC,
+				   "%s: bzImage protected-mode code is only %llu bytes, too short for "
+				   "a 64-bit entry at +0x200",
+				   name, (unsigned long long)code_len);
 	if (load < LAYOUT_HIMEM_START)
 		return loader_fail(err, errlen, -ENOEXEC,
 				   "%s: bzImage wants its code at 0x%llx (%s), below 1 MiB", name,

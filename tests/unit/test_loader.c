@@ -536,6 +536,13 @@ static void test_bzimage_raw_does_not_fit(void **state)
 	b = make_bzimage(&o);
 	expect_fail(f, &b, -ENOEXEC, "below 1 MiB");
 	free(b.p);
+	struct blob elf = small_kernel(0x200000);
+	b = bzimage_with(&elf);
+	bp_put32(b.p + BP_PAYLOAD_LENGTH, 0); /* raw, but the code ends before +0x200 */
+	b.len = BZ_PM_OFFSET + 0x100;
+	expect_fail(f, &b, -ENOEXEC, "too short for a 64-bit entry");
+	free(b.p);
+	free(elf.p);
 }
 
 static void test_bzimage_truncated(void **state)
