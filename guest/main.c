@@ -33,11 +33,11 @@ static void on_serial_irq(struct irq_frame *f)
 	serial_rx_drain();
 }
 
-/* Local APIC, timer and console interrupt of the BSP; false without x2APIC. */
+/* Local APIC, timer and console interrupt of the BSP; false without an APIC. */
 static bool interrupts_init(uint32_t *bsp_apic_id)
 {
-	if (!apic_x2apic_supported()) {
-		printf("argon-guest: no x2APIC: one vCPU, no timer, polled console\n");
+	if (!apic_probe()) {
+		printf("argon-guest: no local APIC: one vCPU, no timer, polled console\n");
 		return false;
 	}
 	*bsp_apic_id = apic_init_cpu();

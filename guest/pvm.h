@@ -15,7 +15,6 @@ extern uint8_t pvm_mode;
 /* VIF page layout. */
 #define VIF_IF 0      /* virtual interrupt flag, written by the guest */
 #define VIF_PENDING 1 /* set by the hypervisor when an interrupt waits */
-#define VIF_CR2 8     /* the faulting address of the last page fault */
 
 /* PVM hypercalls: int $0x1b, number in RAX. */
 #define PVM_HC_HALT 0x1009

@@ -61,10 +61,10 @@ static void on_work_ipi(struct irq_frame *f)
 
 static bool wait_online(struct cpu *c, uint64_t us)
 {
-	uint64_t t0 = rdtsc(), limit = us * tsc_khz / 1000;
+	uint64_t t0 = rdtsc(), limit = us * tsc_khz_upper() / 1000;
 
 	while (c->state != CPU_ONLINE) {
-		if (tsc_khz && rdtsc() - t0 > limit)
+		if (rdtsc() - t0 > limit)
 			return false;
 		cpu_relax();
 	}

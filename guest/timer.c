@@ -88,6 +88,8 @@ static uint64_t khz_from_pit(void)
 	outb(0x43, 0xb0);			/* channel 2, lo/hi byte, mode 0 */
 	outb(0x42, count & 0xff);
 	outb(0x42, count >> 8);
+	if (inb(0x61) & 0x20)
+		return 0; /* OUT2 already high: no PC speaker port (microvm) */
 	t0 = rdtsc();
 	for (int i = 0; i < 100000; i++)
 		if (inb(0x61) & 0x20)
@@ -130,15 +132,15 @@ static uint64_t apic_timer_khz(void)
 {
 	uint64_t t0, t1, cur;
 
-	wrmsr(MSR_X2APIC_TIMER_DIV, 0xb); /* divide by 1 */
-	wrmsr(MSR_X2APIC_LVT_TIMER, APIC_LVT_MASKED | VEC_TIMER);
-	wrmsr(MSR_X2APIC_TIMER_INIT, 0xffffffff);
+	apic_write(APIC_TIMER_DIV, 0xb); /* divide by 1 */
+	apic_write(APIC_LVT_TIMER, APIC_LVT_MASKED | VEC_TIMER);
+	apic_write(APIC_TIMER_INIT, 0xffffffff);
 	t0 = rdtsc();
 	while (rdtsc() - t0 < tsc_khz / 5)
 		cpu_relax();
-	cur = rdmsr(MSR_X2APIC_TIMER_CUR);
+	cur = apic_read(APIC_TIMER_CUR);
 	t1 = rdtsc();
-	wrmsr(MSR_X2APIC_TIMER_INIT, 0);
+	apic_write(APIC_TIMER_INIT, 0);
 	return (0xffffffffull - cur) * tsc_khz / (t1 - t0);
 }
 
@@ -147,8 +149,8 @@ void timer_start(void)
 	uint64_t khz = tsc_khz ? apic_timer_khz() : 1000000; /* KVM's APIC bus: 1 GHz */
 
 	idt_set_handler(VEC_TIMER, on_tick);
-	wrmsr(MSR_X2APIC_LVT_TIMER, APIC_TIMER_PERIODIC | VEC_TIMER);
-	wrmsr(MSR_X2APIC_TIMER_INIT, khz * 1000 / TIMER_HZ);
+	apic_write(APIC_LVT_TIMER, APIC_TIMER_PERIODIC | VEC_TIMER);
+	apic_write(APIC_TIMER_INIT, khz * 1000 / TIMER_HZ);
 }
 
 /* Split so that cycles * 10^6 cannot overflow. */
@@ -159,9 +161,14 @@ uint64_t tsc_to_ns(uint64_t cycles)
 	return cycles / tsc_khz * 1000000 + cycles % tsc_khz * 1000000 / tsc_khz;
 }
 
+uint64_t tsc_khz_upper(void)
+{
+	return tsc_khz ? tsc_khz : 4000000;
+}
+
 void udelay(uint64_t us)
 {
-	uint64_t t0 = rdtsc(), wait = us * tsc_khz / 1000;
+	uint64_t t0 = rdtsc(), wait = us * tsc_khz_upper() / 1000;
 
 	while (rdtsc() - t0 < wait)
 		cpu_relax();

@@ -15,10 +15,13 @@ extern volatile uint64_t timer_ticks;	 /* periodic ticks on the boot vCPU */
 void tsc_init(void);
 
 /* Calibrates the LAPIC timer against the TSC and starts it periodic at
- * TIMER_HZ on this vCPU. Needs x2APIC. */
+ * TIMER_HZ on this vCPU. */
 void timer_start(void);
 
 uint64_t tsc_to_ns(uint64_t cycles);
+
+/* tsc_khz, or 4 GHz when unknown: timeouts stay finite, if long. */
+uint64_t tsc_khz_upper(void);
 void udelay(uint64_t us);
 
 #endif
