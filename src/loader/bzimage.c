@@ -161,7 +161,7 @@ static int bz_load_compressed(struct guest_mem *mem, const char *name, const str
 			      const uint8_t *p, size_t plen, struct boot_image *out, char *err,
 			      size_t errlen)
 {
-	size_t cap, n = 0;
+	size_t cap = 0, n = 0;
 	int rc = bz_declared_size(name, c, p, plen, mem, &cap, err, errlen);
 	if (rc)
 		return rc;
@@ -207,7 +207,7 @@ static int bz_payload(const char *name, size_t len, const struct bz_header *h, s
 int bzimage_load(struct guest_mem *mem, const char *name, const uint8_t *data, size_t len,
 		 struct boot_image *out, char *err, size_t errlen)
 {
-	struct bz_header h;
+	struct bz_header h = { 0 };
 	size_t start = 0;
 	int rc = bz_parse(name, data, len, &h, err, errlen);
 	if (rc == 0 && h.payload_length)

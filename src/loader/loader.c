@@ -82,7 +82,7 @@ static int read_exact(int fd, const char *path, uint8_t *buf, uint64_t len, char
 int load_kernel(struct guest_mem *mem, const char *path, struct boot_image *out, char *err,
 		size_t errlen)
 {
-	uint64_t size;
+	uint64_t size = 0;
 	int fd = open_bounded(path, "kernel image", LOADER_MAX_IMAGE, &size, err, errlen);
 	if (fd < 0)
 		return fd;
@@ -174,7 +174,7 @@ static int place_initrd(const struct guest_mem *mem, const char *path, uint64_t 
 int load_initrd(struct guest_mem *mem, const char *path, uint64_t initrd_addr_max,
 		uint64_t kernel_end, uint64_t *gpa, uint64_t *size, char *err, size_t errlen)
 {
-	uint64_t fsize, at = 0;
+	uint64_t fsize = 0, at = 0;
 	int fd = open_bounded(path, "initrd", UINT64_MAX, &fsize, err, errlen);
 	if (fd < 0)
 		return fd;
