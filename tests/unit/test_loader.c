@@ -431,7 +431,7 @@ static void test_bzimage_payload_pvh_note_ignored(void **state)
 
 static void compressed_case(struct fixture *f, const char *codec)
 {
-	struct blob elf = small_kernel(0x200000), payload;
+	struct blob elf = small_kernel(0x200000), payload = { 0 };
 	payload.p = fx_payload(codec, elf.p, elf.len, &payload.len);
 	assert_non_null(payload.p);
 	struct blob b = bzimage_with(&payload);
@@ -477,7 +477,7 @@ static void test_bzimage_lz4_multiblock(void **state)
 	for (size_t i = 0; i < big; i++)
 		seg[i] = (uint8_t)(i * 7 + (i >> 13));
 	const struct seg segs[] = { { PT_LOAD, 0x1000000, 0xffffffff81000000ULL, seg, big, big } };
-	struct blob elf = make_elf(0x1000000, segs, 1), payload;
+	struct blob elf = make_elf(0x1000000, segs, 1), payload = { 0 };
 	payload.p = fx_payload("lz4", elf.p, elf.len, &payload.len);
 	assert_non_null(payload.p);
 	assert_true(bp_le32(payload.p + 4) < payload.len - 8); /* really several blocks */
@@ -605,7 +605,7 @@ static void test_bzimage_lying_payload_length(void **state)
 static void test_bzimage_lying_uncompressed_size(void **state)
 {
 	struct fixture *f = *state;
-	struct blob elf = small_kernel(0x200000), payload;
+	struct blob elf = small_kernel(0x200000), payload = { 0 };
 	const char *codecs[] = { "gzip", "lz4", "xz", "zstd", "lzo", "bzip2", "lzma" };
 	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
 		payload.p = fx_payload(codecs[i], elf.p, elf.len, &payload.len);
@@ -632,7 +632,7 @@ static void test_bzimage_payload_not_elf(void **state)
 	struct fixture *f = *state;
 	uint8_t junk[4096];
 	memset(junk, 'k', sizeof(junk));
-	struct blob payload;
+	struct blob payload = { 0 };
 	payload.p = fx_payload("zstd", junk, sizeof(junk), &payload.len);
 	struct blob b = bzimage_with(&payload);
 	expect_fail(f, &b, -ENOEXEC, "decompressed zstd payload (4096 bytes) is not an ELF");
@@ -651,7 +651,7 @@ static void test_bzimage_payload_not_elf(void **state)
 static void test_bzimage_payload_elf_broken(void **state)
 {
 	struct fixture *f = *state;
-	struct blob elf = small_kernel(0x200000), payload;
+	struct blob elf = small_kernel(0x200000), payload = { 0 };
 	phdr_at(&elf, 0)->p_paddr = 0x1000;
 	payload.p = fx_payload("gzip", elf.p, elf.len, &payload.len);
 	struct blob b = bzimage_with(&payload);
