@@ -143,27 +143,25 @@ static void elf_copy_segments(const struct elf_image *im, struct guest_mem *mem)
 	}
 }
 
-/* Walks one note list (Elf64_Nhdr, name and desc padded to align). Returns 1 with
- * *entry set when the Xen PVH note is there, 0 when not (a malformed list just ends
- * the walk), -1 when the note is there with a value of the wrong size. */
+/* Walks one note list (Elf64_Nhdr; name and desc each start on an align boundary
+ * from the segment start). Returns 1 with *entry set when the Xen PVH note is
+ * there, 0 when not (a malformed list just ends the walk), -1 when the note is
+ * there with a value of the wrong size. */
 static int elf_note_pvh(const uint8_t *p, size_t len, size_t align, uint64_t *entry)
 {
 	size_t off = 0;
 	while (len - off >= 12) {
 		uint32_t namesz = bp_le32(p + off), descsz = bp_le32(p + off + 4);
 		uint32_t type = bp_le32(p + off + 8);
-		off += 12;
-		uint64_t name_span = ALIGN_UP((uint64_t)namesz, align);
-		if (name_span > len - off || descsz > len - off - name_span)
+		uint64_t name = off + 12, desc = ALIGN_UP(name + namesz, align);
+		if (desc > len || descsz > len - desc)
 			return 0;
-		const uint8_t *name = p + off, *desc = p + off + name_span;
-		off += name_span;
-		off += MIN(ALIGN_UP((uint64_t)descsz, align), len - off);
-		if (namesz != 4 || memcmp(name, "Xen", 4) != 0 || type != XEN_ELFNOTE_PHYS32_ENTRY)
+		off = (size_t)MIN(ALIGN_UP(desc + descsz, align), (uint64_t)len);
+		if (namesz != 4 || memcmp(p + name, "Xen", 4) != 0 || type != XEN_ELFNOTE_PHYS32_ENTRY)
 			continue;
 		if (descsz != 4 && descsz != 8)
 			return -1;
-		*entry = descsz == 4 ? bp_le32(desc) : bp_le64(desc);
+		*entry = descsz == 4 ? bp_le32(p + desc) : bp_le64(p + desc);
 		return 1;
 	}
 	return 0;

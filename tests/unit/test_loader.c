@@ -205,6 +205,28 @@ static void test_elf_pvh_note(void **state)
 	pvh_case(*state, 8);
 }
 
+/* Notes in an 8-aligned PT_NOTE: name and desc start on 8-byte boundaries. */
+static void test_elf_pvh_note_align8(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t n[64] = { 0 };
+	fx_put_le32(n, 6), fx_put_le32(n + 4, 4), fx_put_le32(n + 8, 1);
+	memcpy(n + 12, "Linux", 6); /* 12 + 6 = 18: desc at 24, next note at 32 */
+	fx_put_le32(n + 32, 4), fx_put_le32(n + 36, 4), fx_put_le32(n + 40, 18);
+	memcpy(n + 44, "Xen", 4); /* 44 + 4 = 48: desc at 48 */
+	fx_put_le32(n + 48, 0x200001);
+	const struct seg segs[] = {
+		{ PT_LOAD, 0x200000, 0xffffffff81000000ULL, text, sizeof(text), sizeof(text) },
+		{ PT_NOTE, 0, 0, n, 56, 56 },
+	};
+	struct blob b = make_elf(0x200000, segs, 2);
+	phdr_at(&b, 1)->p_align = 8;
+	assert_int_equal(load(f, &b), 0);
+	assert_int_equal(f->img.entry_kind, BOOT_ENTRY_PVH);
+	assert_int_equal(f->img.entry, 0x200001);
+	free(b.p);
+}
+
 static void test_elf_pvh_note_malformed(void **state)
 {
 	struct fixture *f = *state;
@@ -816,6 +838,7 @@ int main(void)
 		T(test_elf_minimal),
 		T(test_elf_synthesized_setup_header),
 		T(test_elf_pvh_note),
+		T(test_elf_pvh_note_align8),
 		T(test_elf_pvh_note_malformed),
 		T(test_elf_virtual_entry),
 		T(test_elf_truncated),
