@@ -12,12 +12,13 @@ GUEST_CC := $(CC)
 GUEST_HOSTCC := $(CC)
 
 GUEST_WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-# Code generation shared by the kernel and the host build of the cpu-bench kernel,
-# so the two run the same instructions: no SSE/x87, no vectorization.
-GUEST_CODEGEN := -std=gnu11 -O2 -g -mgeneral-regs-only -fno-omit-frame-pointer
-GUEST_CFLAGS := $(GUEST_CODEGEN) $(GUEST_WARNINGS) -ffreestanding -fno-builtin \
-	-fno-pic -fno-pie -fno-stack-protector -fcf-protection=none -mno-red-zone \
-	-mcmodel=small -fno-asynchronous-unwind-tables -I$(GUEST_DIR) -MMD -MP
+# Freestanding, no SSE/x87 (no FPU state to manage), no red zone (interrupts use
+# the current stack), non-PIC at its link address. The host build of the cpu-bench
+# kernel uses the same flags, so guest and host run identical instructions.
+GUEST_CFLAGS := -std=gnu11 -O2 -g $(GUEST_WARNINGS) -ffreestanding -fno-builtin \
+	-mgeneral-regs-only -mno-red-zone -fno-pic -fno-pie -mcmodel=small \
+	-fno-stack-protector -fcf-protection=none -fno-omit-frame-pointer \
+	-fno-asynchronous-unwind-tables -I$(GUEST_DIR) -MMD -MP
 GUEST_ASFLAGS := -fno-pic -fno-pie -I$(GUEST_DIR) -MMD -MP
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,$(GUEST_DIR)/argon-guest.ld \
 	-Wl,--build-id=none -Wl,-n -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments
@@ -30,11 +31,11 @@ GUEST_OBJS := $(GUEST_ASMS:$(GUEST_DIR)/%.S=$(GUEST_OUT)/%.o) \
 .PHONY: guest
 guest: $(BUILD)/argon-guest $(BUILD)/argon-guest.bzImage $(BUILD)/cpu-bench-host
 
-$(GUEST_OUT)/%.o: $(GUEST_DIR)/%.c
+$(GUEST_OUT)/%.o: $(GUEST_DIR)/%.c $(GUEST_DIR)/guest.mk
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
 
-$(GUEST_OUT)/%.o: $(GUEST_DIR)/%.S
+$(GUEST_OUT)/%.o: $(GUEST_DIR)/%.S $(GUEST_DIR)/guest.mk
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_ASFLAGS) -c $< -o $@
 
@@ -51,13 +52,13 @@ $(GUEST_TOOLS_OUT)/mkbzimage: $(GUEST_DIR)/tools/mkbzimage.c
 $(BUILD)/argon-guest.bzImage: $(GUEST_OUT)/argon-guest.stripped $(GUEST_TOOLS_OUT)/mkbzimage
 	$(GUEST_TOOLS_OUT)/mkbzimage $< $@
 
-# The compute kernel is compiled with the guest's code generation flags.
+# The compute kernel is compiled with the guest's flags (a non-PIE host program).
 GUEST_BENCH_SRCS := $(GUEST_DIR)/lib/sha256.c $(GUEST_DIR)/lib/cpu_bench_kernel.c
 GUEST_BENCH_HOST_OBJS := $(GUEST_BENCH_SRCS:$(GUEST_DIR)/%.c=$(GUEST_TOOLS_OUT)/%.o)
 
-$(GUEST_TOOLS_OUT)/lib/%.o: $(GUEST_DIR)/lib/%.c
+$(GUEST_TOOLS_OUT)/lib/%.o: $(GUEST_DIR)/lib/%.c $(GUEST_DIR)/guest.mk
 	@mkdir -p $(dir $@)
-	$(GUEST_HOSTCC) $(GUEST_CODEGEN) $(GUEST_WARNINGS) -I$(GUEST_DIR) -MMD -MP -c $< -o $@
+	$(GUEST_HOSTCC) $(GUEST_CFLAGS) -c $< -o $@
 
 $(BUILD)/cpu-bench-host: $(GUEST_DIR)/tools/cpu_bench_host.c $(GUEST_BENCH_HOST_OBJS)
-	$(GUEST_HOSTCC) -std=gnu11 -O2 -g $(GUEST_WARNINGS) -I$(GUEST_DIR) $^ -o $@
+	$(GUEST_HOSTCC) -std=gnu11 -O2 -g $(GUEST_WARNINGS) -I$(GUEST_DIR) -no-pie $^ -o $@

@@ -16,9 +16,8 @@
 #define LINE_MAX 256
 
 const struct command *const commands[] = {
-	&cmd_info,  &cmd_cpu_bench, &cmd_mem_bench, &cmd_exit_bench, &cmd_ipi_bench,
-	&cmd_echo,  &cmd_help,	    &cmd_exit,	    &cmd_poweroff,   &cmd_reboot,
-	0,
+	&cmd_info, &cmd_cpu_bench, &cmd_mem_bench, &cmd_exit_bench, &cmd_ipi_bench,
+	&cmd_memmap, &cmd_echo, &cmd_help, &cmd_exit, &cmd_poweroff, &cmd_reboot, 0,
 };
 
 /* Runs one command line; returns its status. Empty lines succeed. */

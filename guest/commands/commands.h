@@ -13,7 +13,7 @@ struct command {
 };
 
 extern const struct command cmd_info, cmd_cpu_bench, cmd_mem_bench, cmd_exit_bench,
-	cmd_ipi_bench, cmd_echo, cmd_help, cmd_exit, cmd_poweroff, cmd_reboot;
+	cmd_ipi_bench, cmd_memmap, cmd_echo, cmd_help, cmd_exit, cmd_poweroff, cmd_reboot;
 
 /* NULL-terminated, in help order (shell.c). */
 extern const struct command *const commands[];
