@@ -18,8 +18,8 @@
 #define CPU_ENTRY 20
 #define OTHER_ENTRY 8
 /* What fits in the EBDA's KiB besides the CPUs: pointer, header, bus, IOAPIC,
- * 16 I/O interrupt and 2 local interrupt entries. */
-#define MAX_FITTING_CPUS ((0x400 - 16 - 44 - 8 - 8 - 18 * 8) / CPU_ENTRY)
+ * 15 I/O interrupt and 2 local interrupt entries. */
+#define MAX_FITTING_CPUS ((0x400 - 16 - 44 - 8 - 8 - 17 * 8) / CPU_ENTRY)
 
 static uint32_t rd32(const uint8_t *p)
 {
@@ -128,12 +128,11 @@ static void check_ncpus(int ncpus)
 	assert_int_equal(c.cpus, ncpus);
 	assert_int_equal(c.buses, 1);
 	assert_int_equal(c.ioapics, 1);
-	assert_int_equal(c.intsrcs, 16);
+	assert_int_equal(c.intsrcs, 15);
 	assert_int_equal(c.lintsrcs, 2);
-	assert_int_equal(c.extint_pin, 0);
-	assert_int_equal(c.pin_of_irq[0], 2); /* as the MADT's override */
+	assert_int_equal(c.extint_pin, -1);	/* the 8259 reaches CPUs through LINT0 */
 	assert_int_equal(c.pin_of_irq[2], -1); /* the cascade reaches no pin */
-	for (int irq = 1; irq < 16; irq++)
+	for (int irq = 0; irq < 16; irq++) /* KVM's default routing: GSI n on pin n */
 		if (irq != 2)
 			assert_int_equal(c.pin_of_irq[irq], irq);
 }

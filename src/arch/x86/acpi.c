@@ -130,11 +130,6 @@ struct madt_ioapic { /* 5.2.12.3 */
 	uint8_t type, length, id, reserved;
 	uint32_t address, gsi_base;
 } __attribute__((packed));
-struct madt_iso { /* 5.2.12.5 */
-	uint8_t type, length, bus, source;
-	uint32_t gsi;
-	uint16_t flags;
-} __attribute__((packed));
 struct madt_lapic_nmi { /* 5.2.12.7 */
 	uint8_t type, length, uid;
 	uint16_t flags;
@@ -152,14 +147,13 @@ struct madt_x2apic_nmi { /* 5.2.12.13 */
 	uint8_t lint, reserved[3];
 } __attribute__((packed));
 static_assert(sizeof(struct madt_lapic) == 8 && sizeof(struct madt_ioapic) == 12 &&
-		      sizeof(struct madt_iso) == 10 && sizeof(struct madt_lapic_nmi) == 6 &&
+		      sizeof(struct madt_lapic_nmi) == 6 &&
 		      sizeof(struct madt_x2apic) == 16 && sizeof(struct madt_x2apic_nmi) == 12,
 	      "MADT structures");
 
 enum {
 	MADT_TYPE_LAPIC = 0,
 	MADT_TYPE_IOAPIC = 1,
-	MADT_TYPE_ISO = 2,
 	MADT_TYPE_LAPIC_NMI = 4,
 	MADT_TYPE_X2APIC = 9,
 	MADT_TYPE_X2APIC_NMI = 10,
@@ -225,7 +219,7 @@ static uint32_t madt_size(int ncpus)
 	int nx2 = ncpus - xapic_cpus(ncpus);
 	return (uint32_t)(sizeof(struct acpi_madt) + xapic_cpus(ncpus) * sizeof(struct madt_lapic) +
 			  nx2 * sizeof(struct madt_x2apic) + sizeof(struct madt_ioapic) +
-			  sizeof(struct madt_iso) + sizeof(struct madt_lapic_nmi) +
+			  sizeof(struct madt_lapic_nmi) +
 			  (nx2 ? sizeof(struct madt_x2apic_nmi) : 0));
 }
 
@@ -253,19 +247,18 @@ static uint8_t *madt_cpus(uint8_t *p, int ncpus)
 	return p;
 }
 
-/* The IOAPIC with GSIs 0-23, and the ISA overrides. ISA IRQ 0 goes to GSI 2 as on real
- * chipsets (the 8254 is wired to INTIN2; the MP spec 1.4 section 5.3 default
- * configuration and QEMU's MADT say the same); flags 0 = conforms to ISA (edge, high).
- * For the PIT's GSI 0 to reach pin 2, argon-vmm must route GSI 0 to IOAPIC pin 2
- * (KVM's default routing is the identity; QEMU installs this one). The remaining
- * ISA IRQs map one to one, so they need no override. */
+/* The IOAPIC with GSIs 0-23 and no Interrupt Source Override (5.2.12.5): every ISA IRQ
+ * is GSI n, IRQ 0 included. Real chipsets wire the 8254 to INTIN2 and say IRQ 0 -> GSI
+ * 2 (so does QEMU, which reroutes KVM's GSI 0 to pin 2 to match), but argon-vmm keeps
+ * KVM's default routing, where the in-kernel PIT's GSI 0 reaches IOAPIC pin 0; an
+ * override would send the guest to a silent pin. Also, Linux takes an override whose
+ * source equals the FADT's SCI_INT (0 when hardware-reduced) as the SCI's and makes
+ * IRQ 0 active-low. Firecracker's MADT has no override either. */
 static uint8_t *madt_ioapic(uint8_t *p, int ncpus)
 {
 	struct madt_ioapic io = { MADT_TYPE_IOAPIC, sizeof(io), ioapic_id(ncpus), 0,
 				  (uint32_t)LAYOUT_IOAPIC, 0 };
-	p = emit(p, &io, sizeof(io));
-	struct madt_iso iso = { MADT_TYPE_ISO, sizeof(iso), 0 /* ISA */, 0, 2, 0 };
-	return emit(p, &iso, sizeof(iso));
+	return emit(p, &io, sizeof(io));
 }
 
 /* LINT1 of every processor is the NMI input (5.2.12.7, 5.2.12.13), as firmware sets it

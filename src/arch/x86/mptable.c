@@ -84,12 +84,12 @@ enum { MP_IRQ_INT, MP_IRQ_NMI, MP_IRQ_SMI, MP_IRQ_EXTINT };
 #define MP_ISA_BUS 0
 #define MP_ISA_IRQS 16
 
-/* Section 5.3's default I/O APIC wiring, as on PC chipsets: INTIN0 is the 8259's
- * output (ExtINT), INTIN2 the 8254 timer (ISA IRQ 0, matching the MADT's override),
- * IRQ 2 is the cascade and reaches no pin, other IRQs map one to one. If the PIT's GSI
- * 0 arrives at pin 0 instead (KVM's default routing), Linux's check_timer() finds it
- * there through the ExtINT entry. */
-#define MP_IRQ_ENTRIES (1 + MP_ISA_IRQS - 1)
+/* ISA IRQ n on IOAPIC pin n, as KVM's default GSI routing (which argon-vmm keeps)
+ * delivers them: the in-kernel PIT raises GSI 0, so IRQ 0 is on pin 0, not on pin 2 as
+ * in section 5.3's default configuration (which would also put the 8259's ExtINT on
+ * pin 0). IRQ 2, the 8259 cascade, is never raised and gets no entry. Same as the
+ * MADT, which has no override; Firecracker's table is also one to one. */
+#define MP_IRQ_ENTRIES (MP_ISA_IRQS - 1)
 
 static size_t mptable_size(int ncpus)
 {
@@ -141,9 +141,7 @@ static void emit_io(struct mp_writer *w, uint8_t ioapic_id)
 	struct mpc_ioapic io = { MP_IOAPIC, ioapic_id, MP_IOAPIC_VERSION, MP_IOAPIC_USABLE,
 				 (uint32_t)LAYOUT_IOAPIC };
 	emit(w, &io, sizeof(io));
-	emit_intsrc(w, MP_INTSRC, MP_IRQ_EXTINT, 0, ioapic_id, 0);
-	emit_intsrc(w, MP_INTSRC, MP_IRQ_INT, 0, ioapic_id, 2);
-	for (uint8_t irq = 1; irq < MP_ISA_IRQS; irq++)
+	for (uint8_t irq = 0; irq < MP_ISA_IRQS; irq++)
 		if (irq != 2)
 			emit_intsrc(w, MP_INTSRC, MP_IRQ_INT, irq, ioapic_id, irq);
 	emit_intsrc(w, MP_LINTSRC, MP_IRQ_EXTINT, 0, 0, 0);
