@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# argon-vmm against QEMU's microvm on the same guest, side by side in one run.
+# `make bench` builds everything, then runs this. Options go to bench/bench.py
+# (--runs N, --vcpus N, --memory MIB, --cpu-runs N, --exit-runs N, ...; --help).
+#
+# Needs: build/argon-vmm, build/argon-guest, build/cpu-bench-host,
+# qemu-system-x86_64 (Debian: qemu-system-x86), /dev/kvm, and for exit counts
+# perf (Debian: linux-perf) run as root. Writes nothing but stdout/stderr.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here/.."
+
+child=
+cleanup() {
+	# bench.py kills its VMs itself; this catches the case where it was killed hard.
+	if [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; then
+		kill -TERM "$child" 2>/dev/null || true
+		wait "$child" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap 'cleanup; exit 129' HUP
+
+# A hard stop in case anything hangs; bench.py keeps to its own budget first.
+timeout --foreground -k 10 780 python3 -u bench/bench.py "$@" &
+child=$!
+set +e
+wait "$child"
+rc=$?
+set -e
+child=
+exit "$rc"
