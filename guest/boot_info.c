@@ -42,15 +42,17 @@ static bool plausible(uint64_t ptr, uint64_t size)
 	return ptr && ptr < 0x100000000ull - size;
 }
 
-static void add_range(uint64_t addr, uint64_t size, uint32_t type)
+/* Returns false once the table is full. Empty or wrapping entries are dropped. */
+static bool add_range(uint64_t addr, uint64_t size, uint32_t type)
 {
 	if (boot_info.nmemmap == BOOT_MEMMAP_MAX) {
 		printf("argon-guest: memory map: more than %d entries, rest ignored\n",
 		       BOOT_MEMMAP_MAX);
-		return;
+		return false;
 	}
 	if (size && addr + size > addr)
 		boot_info.memmap[boot_info.nmemmap++] = (struct mem_range){ addr, size, type };
+	return true;
 }
 
 /* Copies the NUL-terminated string at gpa, checking every byte against the map. */
@@ -86,7 +88,8 @@ static void read_pvh(uint64_t ptr)
 	if (si->version >= 1 && plausible(si->memmap_paddr, si->memmap_entries * sizeof(*e))) {
 		e = (const void *)si->memmap_paddr;
 		for (uint32_t i = 0; i < si->memmap_entries; i++)
-			add_range(e[i].addr, e[i].size, e[i].type);
+			if (!add_range(e[i].addr, e[i].size, e[i].type))
+				break;
 	}
 	if (!boot_info.nmemmap)
 		printf("argon-guest: hvm_start_info has no memory map\n");
