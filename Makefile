@@ -4,6 +4,8 @@
 CC ?= cc
 BUILD := build
 ASAN_BUILD := $(BUILD)/asan
+# Debian's interpreter, where python3-pytest installs (not a pyenv or venv one on PATH).
+PYTHON := /usr/bin/python3
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter
@@ -70,7 +72,7 @@ unit: $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
 
 e2e: all asan
-	python3 -m pytest -q tests/e2e
+	$(PYTHON) -m pytest -q tests/e2e
 
 test: deps
 	@$(MAKE) --no-print-directory all asan

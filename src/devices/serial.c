@@ -35,6 +35,7 @@ enum { REG_DATA, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_S
 #define MSR_DCD 0x80
 
 #define RX_FIFO_SIZE 64
+#define SERIAL_FLUSH_PERIOD_NS 10000000ULL
 #define OUT_BUF_SIZE 4096
 
 struct serial {
@@ -264,6 +265,15 @@ static void rx_space_changed_locked(struct serial *s)
 		s->in_watched = want;
 }
 
+/* Output the guest left in KVM's coalesced ring, or a partial line (a prompt) in our
+ * buffer, would otherwise wait for the guest's next exit. */
+static void serial_tick(void *opaque, uint32_t events)
+{
+	struct serial *s = opaque;
+	vm_drain_coalesced(s->vm);
+	serial_flush(s);
+}
+
 int serial_create(struct vm *vm, int in_fd, int out_fd, struct serial **out)
 {
 	struct serial *s = calloc(1, sizeof(*s));
@@ -281,6 +291,10 @@ int serial_create(struct vm *vm, int in_fd, int out_fd, struct serial **out)
 			s->in_fd = -1;
 			err = 0;
 		}
+	}
+	if (!err) {
+		int timer = event_loop_add_timer(vm->loop, SERIAL_FLUSH_PERIOD_NS, serial_tick, s);
+		err = timer < 0 ? timer : 0;
 	}
 	if (err) {
 		free(s);

@@ -22,9 +22,6 @@
 #include "vmm/vm.h"
 
 #define ARGON_VERSION "0.1.0"
-/* How often guest output parked in KVM's coalesced ring is written out when the
- * guest makes no exit that would flush it sooner. */
-#define CONSOLE_FLUSH_PERIOD_NS 10000000ULL
 
 struct options {
 	struct vm_config cfg;
@@ -128,12 +125,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-static void flush_console(void *opaque, uint32_t events)
-{
-	struct vm *vm = opaque;
-	vm_drain_coalesced(vm);
-}
-
 static void *event_loop_thread(void *arg)
 {
 	struct vm *vm = arg;
@@ -145,8 +136,6 @@ static void *event_loop_thread(void *arg)
 
 static int start_threads(struct vm *vm)
 {
-	if (event_loop_add_timer(vm->loop, CONSOLE_FLUSH_PERIOD_NS, flush_console, vm) < 0)
-		return EXIT_HOST_RESOURCE;
 	sigset_t block, old;
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
@@ -189,7 +178,7 @@ static void wait_for_stop(struct vm *vm, int sigfd)
 
 static void stop_threads(struct vm *vm)
 {
-	for (int i = 0; i < vm->nvcpus; i++)
+	for (int i = 0; vm->vcpus && i < vm->nvcpus; i++)
 		vcpu_stop(&vm->vcpus[i]);
 	if (vm->loop_running) {
 		event_loop_stop(vm->loop);
