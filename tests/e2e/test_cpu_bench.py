@@ -1,0 +1,39 @@
+"""The virtualization overhead on computation: argon-guest's cpu-bench against the
+same code (same source, same flags) run on the host. Runs alternate and the best of
+each side is compared, so another process stealing the CPU cannot fake a result
+either way."""
+import re
+import subprocess
+
+from conftest import HOST_CPU_BENCH, needs_kvm, run_guest
+
+pytestmark = needs_kvm
+
+ROUNDS = 3000
+TRIES = 5
+# "within a few percent": the benchmark reports the exact figure; this bound keeps
+# the test meaningful on a noisy 2-core machine.
+MAX_RATIO = 1.05
+
+
+def ns_per_round(text):
+    m = re.search(r"cpu-bench: rounds (\d+) cycles (\d+) ns_per_round ([\d.]+)", text)
+    assert m, text
+    assert int(m.group(1)) == ROUNDS
+    return float(m.group(3))
+
+
+def test_guest_computes_as_fast_as_the_host():
+    host, guest = [], []
+    for _ in range(TRIES):
+        h = subprocess.run([HOST_CPU_BENCH, str(ROUNDS)], capture_output=True, text=True,
+                           timeout=60)
+        assert h.returncode == 0, h.stderr
+        host.append(ns_per_round(h.stdout))
+        g = run_guest(f"cpu-bench {ROUNDS}")
+        assert g.returncode == 0, g.stdout + g.stderr
+        guest.append(ns_per_round(g.stdout))
+    ratio = min(guest) / min(host)
+    print(f"cpu-bench ns/round: guest best {min(guest):.1f}, host best {min(host):.1f}, "
+          f"ratio {ratio:.4f}")
+    assert ratio < MAX_RATIO, (guest, host)
