@@ -11,13 +11,25 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
 
+# Every process of this run (bench.py, VMMs, perf) carries this in its
+# environment, so a stray can be found by it even if bench.py died hard.
+export ARGON_BENCH_RUN=$$
 child=
 cleanup() {
-	# bench.py kills its VMs itself; this catches the case where it was killed hard.
+	export -n ARGON_BENCH_RUN
+	# bench.py kills its VMs itself on exit and on SIGINT/SIGTERM/SIGHUP.
 	if [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; then
 		kill -TERM "$child" 2>/dev/null || true
 		wait "$child" 2>/dev/null || true
 	fi
+	# Anything left (bench.py killed with SIGKILL): end it by its id.
+	local p
+	for p in /proc/[0-9]*; do
+		[[ ${p#/proc/} == "$$" ]] && continue
+		if grep -qzx "ARGON_BENCH_RUN=$$" "$p/environ" 2>/dev/null; then
+			kill -KILL "${p#/proc/}" 2>/dev/null || true
+		fi
+	done
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT

@@ -62,6 +62,21 @@ def proc_status(pid):
     return out
 
 
+def smaps_rollup(pid):
+    """Pss fields (kB) of /proc/PID/smaps_rollup: shared pages divided among
+    the processes that map them."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key.startswith("Pss") or key.startswith("Private"):
+                    out[key] = int(rest.split()[0])
+    except OSError:
+        pass
+    return out
+
+
 def smaps_by_file(pid):
     """Resident kB per mapping name from /proc/PID/smaps ("[anon]" for
     unnamed), largest first."""
