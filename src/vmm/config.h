@@ -7,9 +7,55 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/rate_limiter.h"
+
 #define CONFIG_DEFAULT_VCPUS 1
 #define CONFIG_DEFAULT_MEM_MIB 128
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=1"
+
+#define CONFIG_MAX_DRIVES 8
+#define CONFIG_MAX_NETS 4
+
+/* Firecracker's cache_type: with Writeback (argon's default) the guest sees a volatile
+ * write cache and its flushes reach the disk (fdatasync) before they complete; with
+ * Unsafe no flush is offered and writes are only as durable as the host's page cache. */
+enum drive_cache { DRIVE_CACHE_WRITEBACK, DRIVE_CACHE_UNSAFE };
+
+struct drive_config {
+	char *drive_id;	      /* drives[].drive_id */
+	char *path_on_host;   /* drives[].path_on_host */
+	bool is_read_only;    /* drives[].is_read_only */
+	bool is_root_device;  /* drives[].is_root_device */
+	enum drive_cache cache_type;
+	struct rate_limiter_config rate_limiter;
+};
+
+struct net_config {
+	char *iface_id;	      /* network-interfaces[].iface_id */
+	char *host_dev_name;  /* tap name; created if missing */
+	int tap_fd;	      /* an already open tap, or -1 */
+	uint8_t guest_mac[6];
+	bool has_guest_mac;   /* else the device derives one */
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
+};
+
+struct vsock_config {
+	bool enabled;
+	uint32_t guest_cid; /* >= 3 */
+	char *uds_path;
+};
+
+struct balloon_config {
+	bool enabled;
+	uint32_t amount_mib;		   /* target size of the balloon */
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s; /* 0: no statistics queue */
+};
+
+struct entropy_config {
+	bool enabled;
+	struct rate_limiter_config rate_limiter;
+};
 
 struct vm_config {
 	char *kernel_path;  /* boot-source.kernel_image_path */
@@ -17,6 +63,13 @@ struct vm_config {
 	char *cmdline;	    /* boot-source.boot_args */
 	int vcpus;	    /* machine-config.vcpu_count */
 	uint64_t mem_mib;   /* machine-config.mem_size_mib */
+	struct drive_config drives[CONFIG_MAX_DRIVES];
+	int ndrives;
+	struct net_config nets[CONFIG_MAX_NETS];
+	int nnets;
+	struct vsock_config vsock;
+	struct balloon_config balloon;
+	struct entropy_config entropy;
 };
 
 void config_init(struct vm_config *cfg);

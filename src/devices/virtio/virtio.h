@@ -1,0 +1,103 @@
+/* The virtio device model, independent of the transport (bhyve's split): a device is
+ * a static const ops table plus its backend; the virtio-mmio transport owns feature
+ * negotiation, status, queues, notifications (ioeventfd) and interrupts (irqfd).
+ * Queue work runs on the VM's event loop thread, never on a vCPU. */
+#ifndef ARGON_DEVICES_VIRTIO_VIRTIO_H
+#define ARGON_DEVICES_VIRTIO_VIRTIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/virtio/virtqueue.h"
+
+struct vm;
+struct virtio_device;
+
+/* virtio 1.2, 5: device IDs. */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_BALLOON 5
+#define VIRTIO_ID_VSOCK 19
+
+/* virtio 1.2, 6: reserved feature bits the transport handles. */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+
+/* virtio 1.2, 2.1: device status bits. */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED 128
+
+#define VIRTIO_MAX_QUEUES 8
+
+struct virtio_device_ops {
+	const char *name;	   /* "virtio-blk": in logs and metrics */
+	uint32_t device_id;
+	uint32_t num_queues;
+	uint16_t queue_max_size;   /* power of two, <= VIRTQ_MAX_SIZE */
+	uint32_t config_size;	   /* bytes of device-specific configuration */
+	/* Device-specific feature bits offered (the transport adds VERSION_1, EVENT_IDX
+	 * and INDIRECT_DESC). May be NULL for none. */
+	uint64_t (*features)(struct virtio_device *dev);
+	/* Reads/writes device configuration; offset + len <= config_size, checked by the
+	 * transport. write_config may be NULL (read-only configuration). Called on vCPU
+	 * threads with dev->lock held. */
+	void (*read_config)(struct virtio_device *dev, uint32_t offset, uint8_t *data,
+			    uint32_t len);
+	void (*write_config)(struct virtio_device *dev, uint32_t offset, const uint8_t *data,
+			     uint32_t len);
+	/* The driver set DRIVER_OK: queues are ready, features final. Return 0, or a
+	 * negative errno to refuse (the device then reports NEEDS_RESET). */
+	int (*activate)(struct virtio_device *dev);
+	/* The driver wrote status 0; drop all in-flight state. dev->lock held. */
+	void (*reset)(struct virtio_device *dev);
+	/* The driver notified queue q (or the transport re-polls it). Runs on the event
+	 * loop thread with dev->lock held. */
+	void (*queue_notify)(struct virtio_device *dev, uint32_t q);
+};
+
+struct virtio_device {
+	struct vm *vm;
+	const struct virtio_device_ops *ops;
+	void *backend; /* the device's own state */
+	uint64_t mmio_base;
+	uint32_t gsi;
+	pthread_mutex_t lock;
+	/* Transport state (virtio-mmio registers). */
+	uint32_t status;
+	uint32_t device_features_sel, driver_features_sel, queue_sel;
+	uint64_t device_features, driver_features;
+	uint32_t interrupt_status; /* atomic: set on the event loop, read by vCPUs */
+	uint32_t config_generation;
+	struct virtq queues[VIRTIO_MAX_QUEUES];
+	int notify_fds[VIRTIO_MAX_QUEUES]; /* ioeventfds on QueueNotify */
+	int irq_fd;			   /* irqfd on gsi */
+};
+
+/* True when the driver accepted feature bit `bit`. */
+static inline bool virtio_has_feature(const struct virtio_device *dev, unsigned bit)
+{
+	return (dev->driver_features >> bit) & 1;
+}
+
+/* Creates a virtio-mmio device at the next free slot (LAYOUT_VIRTIO_MMIO_BASE + n *
+ * LAYOUT_VIRTIO_MMIO_SIZE) with the next free GSI, and registers it with the VM (MMIO
+ * bus, ioeventfds, irqfd, and the firmware/command-line description). Returns 0 with
+ * *out set, or -errno. */
+int virtio_mmio_create(struct vm *vm, const struct virtio_device_ops *ops, void *backend,
+		       struct virtio_device **out);
+
+/* Raises the used-buffer interrupt when virtq_should_notify() says the driver wants it. */
+void virtio_notify_used(struct virtio_device *dev, uint32_t q);
+/* Raises the configuration-change interrupt (after the device changed its config). */
+void virtio_notify_config(struct virtio_device *dev);
+/* The driver broke the rules: set DEVICE_NEEDS_RESET and tell it (virtio 1.2, 2.1.2). */
+void virtio_set_needs_reset(struct virtio_device *dev, const char *why);
+
+#endif
