@@ -17,7 +17,6 @@ extern uint8_t pvm_mode;
 #define VIF_PENDING 1 /* set by the hypervisor when an interrupt waits */
 
 /* PVM hypercalls: int $0x1b, number in RAX. */
-#define PVM_HC_HALT 0x1009
 #define PVM_HC_UNKNOWN 0x7fff /* no such hypercall: returns -38, a cheap forced exit */
 
 long pvm_hypercall(uint64_t nr, uint64_t a0, uint64_t a1);

@@ -51,6 +51,7 @@ void ap_main(void)
 		printf("argon-guest: cpu %u: APIC ID %u, MADT said %u\n", c->index, apic_id,
 		       c->apic_id);
 	c->state = CPU_ONLINE;
+	apic_send_ipi(cpus[0].apic_id, ICR_FIXED | VEC_WORK); /* wake the BSP */
 	ap_idle(c);
 }
 
@@ -59,16 +60,21 @@ static void on_work_ipi(struct irq_frame *f)
 	(void)f; /* the wake-up is the point; ap_idle sees the work */
 }
 
+/* Sleeps rather than spins: on a host with fewer cores than vCPUs, the AP's
+ * (emulated, slow) start needs the core this vCPU would burn. The AP wakes us
+ * with an IPI; the BSP's timer bounds each sleep. */
 static bool wait_online(struct cpu *c, uint64_t us)
 {
 	uint64_t t0 = rdtsc(), limit = us * tsc_khz_upper() / 1000;
+	bool online;
 
-	while (c->state != CPU_ONLINE) {
-		if (rdtsc() - t0 > limit)
-			return false;
-		cpu_relax();
+	irq_disable();
+	while (!(online = c->state == CPU_ONLINE) && rdtsc() - t0 <= limit) {
+		cpu_wait();
+		irq_disable();
 	}
-	return true;
+	irq_enable();
+	return online;
 }
 
 static void prepare(struct cpu *c, int index, uint32_t apic_id)

@@ -6,8 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Rounds for about 0.5 s on the development machines (AMD EPYC, ~2.6 GHz). */
-#define CPU_BENCH_DEFAULT_ROUNDS 10000
+/* Rounds for about 0.5 s on the development machines (AMD EPYC, 2.6 GHz:
+ * ~23 us per round when the machine is quiet). */
+#define CPU_BENCH_DEFAULT_ROUNDS 20000
 #define CPU_BENCH_MAX_ROUNDS 100000000
 
 /* The one output line; both programs print it with these arguments:
