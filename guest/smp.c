@@ -20,7 +20,6 @@ extern uint64_t ap_boot_stack, ap_boot_vif;
 
 /* APs' VIF pages: .noinit, each cleared before its vCPU registers it. */
 static uint8_t vif_pages[MAX_CPUS][4096] __attribute__((section(".noinit"), aligned(4096)));
-static struct cpu *volatile ap_booting;
 
 void ap_main(void);
 
@@ -42,7 +41,7 @@ static void ap_idle(struct cpu *c)
 
 void ap_main(void)
 {
-	struct cpu *c = ap_booting;
+	struct cpu *c = this_cpu(); /* prepare() put it on our stack */
 	uint32_t apic_id;
 
 	idt_load();
@@ -91,7 +90,6 @@ static void prepare(struct cpu *c, int index, uint32_t apic_id)
 		memset(vif_pages[index], 0, 4096);
 	ap_boot_stack = c->stack_top;
 	ap_boot_vif = (uint64_t)vif_pages[index];
-	ap_booting = c;
 }
 
 static bool start_ap(int index, uint32_t apic_id)
