@@ -16,14 +16,16 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 # The VMM's library: everything but the mains, shared by argon-vmm and the unit tests.
 LIB_SRCS := $(wildcard src/common/*.c src/vmm/*.c src/arch/x86/*.c src/loader/*.c \
-	src/devices/*.c)
+	src/devices/*.c src/devices/virtio/*.c)
 LIB_SRCS := $(filter-out src/vmm/main.c,$(LIB_SRCS))
 CLI_SRCS := $(wildcard src/cli/*.c) src/common/log.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_SUPPORT_SRCS := $(wildcard tests/unit/support/*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASAN_BUILD)/obj/%.o)
+UNIT_SUPPORT_OBJS := $(UNIT_SUPPORT_SRCS:%.c=$(ASAN_BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(ASAN_BUILD)/tests/%)
 
 .PHONY: all asan run test unit e2e deps guest clean fuzz bench
@@ -35,7 +37,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(ASAN_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -Itests/unit/support -c $< -o $@
 
 $(BUILD)/libargon.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^
@@ -52,10 +54,12 @@ $(ASAN_BUILD)/argon-vmm: $(ASAN_BUILD)/obj/src/vmm/main.o $(ASAN_BUILD)/libargon
 $(BUILD)/argon: $(CLI_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(ASAN_BUILD)/tests/%: tests/unit/%.c $(ASAN_BUILD)/libargon.a
+# Unit tests: one binary per tests/unit/test_*.c, with the support code (a fake virtio
+# driver) and the sanitizer-built library.
+$(ASAN_BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT_OBJS) $(ASAN_BUILD)/libargon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -Itests/unit $< $(ASAN_BUILD)/libargon.a -o $@ \
-		$(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -Itests/unit -Itests/unit/support $< $(UNIT_SUPPORT_OBJS) \
+		$(ASAN_BUILD)/libargon.a -o $@ $(LDLIBS) -lcmocka
 
 asan: $(ASAN_BUILD)/argon-vmm $(UNIT_BINS)
 

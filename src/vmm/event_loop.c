@@ -128,26 +128,30 @@ int event_loop_add_timer(struct event_loop *loop, uint64_t period_ns, event_fn f
 	return fd;
 }
 
-int event_loop_run(struct event_loop *loop)
+int event_loop_run_once(struct event_loop *loop, int timeout_ms)
 {
 	struct epoll_event events[16];
+	int n = epoll_wait(loop->epfd, events, 16, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		struct handler *h = events[i].data.ptr;
+		if (!h || h->fd < 0)
+			continue; /* the stop eventfd, or a handler removed meanwhile */
+		uint64_t expirations;
+		if (h->owns_fd && read(h->fd, &expirations, sizeof(expirations)) < 0)
+			continue; /* a timer that has not expired after all */
+		h->fn(h->opaque, events[i].events);
+	}
+	return n;
+}
+
+int event_loop_run(struct event_loop *loop)
+{
 	while (!__atomic_load_n(&loop->stopping, __ATOMIC_ACQUIRE)) {
-		int n = epoll_wait(loop->epfd, events, 16, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
+		int n = event_loop_run_once(loop, -1);
 		if (n < 0)
-			return -errno;
-		for (int i = 0; i < n; i++) {
-			struct handler *h = events[i].data.ptr;
-			if (!h)
-				continue; /* the stop eventfd */
-			if (h->fd < 0)
-				continue;
-			uint64_t expirations;
-			if (h->owns_fd && read(h->fd, &expirations, sizeof(expirations)) < 0)
-				continue; /* a timer that has not expired after all */
-			h->fn(h->opaque, events[i].events);
-		}
+			return n;
 	}
 	return 0;
 }

@@ -22,6 +22,9 @@ int event_loop_remove(struct event_loop *loop, int fd);
 int event_loop_add_timer(struct event_loop *loop, uint64_t period_ns, event_fn fn, void *opaque);
 /* Runs until event_loop_stop(); returns 0 or -errno on an epoll failure. */
 int event_loop_run(struct event_loop *loop);
+/* Handles the events ready within timeout_ms (-1: wait for one), once; for tests
+ * and for callers that drive the loop themselves. Returns events handled or -errno. */
+int event_loop_run_once(struct event_loop *loop, int timeout_ms);
 /* Safe from any thread. */
 void event_loop_stop(struct event_loop *loop);
 

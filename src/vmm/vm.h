@@ -15,9 +15,11 @@
 struct event_loop;
 struct kvm_coalesced_mmio_ring;
 struct vcpu;
+struct virtio_device;
 
 #define VM_MAX_VCPUS 32
 #define VM_MIN_MEM_MIB 16
+#define VM_MAX_VIRTIO_DEVICES 16
 
 struct vm {
 	int kvm_fd;
@@ -40,6 +42,10 @@ struct vm {
 	int stop_status;
 	bool stop_requested;
 	pthread_mutex_t stop_lock;
+	/* virtio-mmio devices in slot order: the firmware tables and the command line
+	 * describe them from here. */
+	struct virtio_device *virtio[VM_MAX_VIRTIO_DEVICES];
+	int nvirtio;
 	struct timings timings;
 	struct exit_counters exits;
 };

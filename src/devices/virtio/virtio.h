@@ -62,6 +62,11 @@ struct virtio_device_ops {
 	void (*queue_notify)(struct virtio_device *dev, uint32_t q);
 };
 
+struct virtio_notify_ctx {
+	struct virtio_device *dev;
+	uint32_t queue;
+};
+
 struct virtio_device {
 	struct vm *vm;
 	const struct virtio_device_ops *ops;
@@ -77,7 +82,9 @@ struct virtio_device {
 	uint32_t config_generation;
 	struct virtq queues[VIRTIO_MAX_QUEUES];
 	int notify_fds[VIRTIO_MAX_QUEUES]; /* ioeventfds on QueueNotify */
+	struct virtio_notify_ctx notify_ctx[VIRTIO_MAX_QUEUES];
 	int irq_fd;			   /* irqfd on gsi */
+	uint64_t notifies, interrupts;	   /* counted for metrics */
 };
 
 /* True when the driver accepted feature bit `bit`. */
