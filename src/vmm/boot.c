@@ -1,6 +1,8 @@
 #include "vmm/boot.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/acpi.h"
@@ -10,6 +12,7 @@
 #include "arch/x86/mptable.h"
 #include "common/exit_status.h"
 #include "common/log.h"
+#include "devices/virtio/virtio.h"
 #include "loader/loader.h"
 #include "vmm/vcpu.h"
 
@@ -27,7 +30,7 @@ static int status_for_load_error(int err)
 	}
 }
 
-static int place_cmdline(struct vm *vm, const char *cmdline, struct boot_info_input *in)
+static int write_cmdline(struct vm *vm, const char *cmdline, struct boot_info_input *in)
 {
 	size_t len = strlen(cmdline);
 	if (len + 1 > LAYOUT_CMDLINE_MAX) {
@@ -44,6 +47,33 @@ static int place_cmdline(struct vm *vm, const char *cmdline, struct boot_info_in
 	in->cmdline_gpa = LAYOUT_CMDLINE;
 	in->cmdline_len = (uint32_t)len;
 	return 0;
+}
+
+/* Appends " virtio_mmio.device=4K@0xd0000000:5" per device: the form Linux's
+ * virtio_mmio driver reads (and argon-guest too) when it does not use ACPI. */
+static char *cmdline_with_devices(struct vm *vm, const char *cmdline)
+{
+	size_t len = strlen(cmdline) + 1 + (size_t)vm->nvirtio * 48;
+	char *s = malloc(len);
+	if (!s)
+		return NULL;
+	size_t used = (size_t)snprintf(s, len, "%s", cmdline);
+	for (int i = 0; i < vm->nvirtio && used < len; i++)
+		used += (size_t)snprintf(s + used, len - used, " virtio_mmio.device=%lluK@0x%llx:%u",
+					 (unsigned long long)(LAYOUT_VIRTIO_MMIO_SIZE >> 10),
+					 (unsigned long long)vm->virtio[i]->mmio_base,
+					 vm->virtio[i]->gsi);
+	return s;
+}
+
+static int place_cmdline(struct vm *vm, const char *user_cmdline, struct boot_info_input *in)
+{
+	char *cmdline = cmdline_with_devices(vm, user_cmdline);
+	if (!cmdline)
+		return EXIT_HOST_RESOURCE;
+	int status = write_cmdline(vm, cmdline, in);
+	free(cmdline);
+	return status;
 }
 
 static int load_images(struct vm *vm, const struct vm_config *cfg, struct boot_image *img,
@@ -76,7 +106,13 @@ static int load_images(struct vm *vm, const struct vm_config *cfg, struct boot_i
 
 static int build_firmware(struct vm *vm, struct boot_info_input *in)
 {
-	struct acpi_config acpi = { .ncpus = vm->nvcpus };
+	struct acpi_mmio_device devices[VM_MAX_VIRTIO_DEVICES];
+	for (int i = 0; i < vm->nvirtio; i++)
+		devices[i] = (struct acpi_mmio_device){ .base = vm->virtio[i]->mmio_base,
+							 .size = LAYOUT_VIRTIO_MMIO_SIZE,
+							 .irq = vm->virtio[i]->gsi };
+	struct acpi_config acpi = { .ncpus = vm->nvcpus, .mmio_devices = devices,
+				    .nmmio_devices = vm->nvirtio };
 	int err = acpi_build(&vm->mem, &acpi, &in->rsdp_gpa);
 	if (err) {
 		log_error("ACPI tables: %s", strerror(-err));
