@@ -72,8 +72,9 @@ deps:
 run: deps all
 	$(BUILD)/argon run --timings -- info
 
+# The loader's tests also load Debian's real kernel (fetched once into a cache).
 unit: $(UNIT_BINS)
-	@scripts/run-unit-tests.sh $(UNIT_BINS)
+	@ARGON_DEBIAN_KERNEL=$$(scripts/fetch-debian-kernel.sh) scripts/run-unit-tests.sh $(UNIT_BINS)
 
 e2e: all asan
 	$(PYTHON) -m pytest -q tests/e2e

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/config_json.h"
 #include "vmm/vm.h"
 
 void config_init(struct vm_config *cfg)
@@ -14,6 +15,8 @@ void config_init(struct vm_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->vcpus = CONFIG_DEFAULT_VCPUS;
 	cfg->mem_mib = CONFIG_DEFAULT_MEM_MIB;
+	for (int i = 0; i < CONFIG_MAX_NETS; i++)
+		cfg->nets[i].tap_fd = -1;
 }
 
 void config_free(struct vm_config *cfg)
@@ -21,6 +24,15 @@ void config_free(struct vm_config *cfg)
 	free(cfg->kernel_path);
 	free(cfg->initrd_path);
 	free(cfg->cmdline);
+	for (int i = 0; i < cfg->ndrives; i++) {
+		free(cfg->drives[i].drive_id);
+		free(cfg->drives[i].path_on_host);
+	}
+	for (int i = 0; i < cfg->nnets; i++) {
+		free(cfg->nets[i].iface_id);
+		free(cfg->nets[i].host_dev_name);
+	}
+	free(cfg->vsock.uds_path);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -34,15 +46,7 @@ int config_set_string(char **field, const char *value)
 	return 0;
 }
 
-struct parse_ctx {
-	const char *name; /* file name, for messages */
-	char *err;
-	size_t errlen;
-};
-
-static int fail(struct parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct parse_ctx *ctx, const char *fmt, ...)
+int config_fail(struct parse_ctx *ctx, const char *fmt, ...)
 {
 	int n = snprintf(ctx->err, ctx->errlen, "%s: ", ctx->name);
 	if (n >= 0 && (size_t)n < ctx->errlen) {
@@ -54,14 +58,36 @@ static int fail(struct parse_ctx *ctx, const char *fmt, ...)
 	return -1;
 }
 
-static int take_string(struct parse_ctx *ctx, const char *section, const char *key,
-		       json_t *value, char **field)
+int config_take_string(struct parse_ctx *ctx, const char *path, json_t *value, char **field)
 {
 	if (json_is_null(value))
 		return config_set_string(field, NULL);
 	if (!json_is_string(value))
-		return fail(ctx, "%s.%s: expected a string", section, key);
-	return config_set_string(field, json_string_value(value)) ? -1 : 0;
+		return config_fail(ctx, "%s: expected a string", path);
+	if (config_set_string(field, json_string_value(value)))
+		return config_fail(ctx, "%s: out of memory", path);
+	return 0;
+}
+
+int config_take_bool(struct parse_ctx *ctx, const char *path, json_t *value, bool *out)
+{
+	if (!json_is_boolean(value))
+		return config_fail(ctx, "%s: expected true or false", path);
+	*out = json_is_true(value);
+	return 0;
+}
+
+int config_take_uint(struct parse_ctx *ctx, const char *path, json_t *value, uint64_t min,
+		     uint64_t max, uint64_t *out)
+{
+	if (!json_is_integer(value))
+		return config_fail(ctx, "%s: expected an integer", path);
+	json_int_t v = json_integer_value(value);
+	if (v < 0 || (uint64_t)v < min || (uint64_t)v > max)
+		return config_fail(ctx, "%s: %lld is out of range, expected %llu..%llu", path,
+				   (long long)v, (unsigned long long)min, (unsigned long long)max);
+	*out = (uint64_t)v;
+	return 0;
 }
 
 static int parse_boot_source(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg)
@@ -69,32 +95,21 @@ static int parse_boot_source(struct parse_ctx *ctx, json_t *obj, struct vm_confi
 	const char *key;
 	json_t *value;
 	json_object_foreach(obj, key, value) {
+		char path[96];
+		snprintf(path, sizeof(path), "boot-source.%s", key);
 		int err;
 		if (strcmp(key, "kernel_image_path") == 0)
-			err = take_string(ctx, "boot-source", key, value, &cfg->kernel_path);
+			err = config_take_string(ctx, path, value, &cfg->kernel_path);
 		else if (strcmp(key, "initrd_path") == 0)
-			err = take_string(ctx, "boot-source", key, value, &cfg->initrd_path);
+			err = config_take_string(ctx, path, value, &cfg->initrd_path);
 		else if (strcmp(key, "boot_args") == 0)
-			err = take_string(ctx, "boot-source", key, value, &cfg->cmdline);
+			err = config_take_string(ctx, path, value, &cfg->cmdline);
 		else
-			err = fail(ctx, "%s.%s: unknown field (expected kernel_image_path, "
-					"initrd_path, boot_args)", "boot-source", key);
+			err = config_fail(ctx, "%s: unknown field (expected kernel_image_path, "
+					       "initrd_path, boot_args)", path);
 		if (err)
 			return -1;
 	}
-	return 0;
-}
-
-static int take_int(struct parse_ctx *ctx, const char *key, json_t *value, long long min,
-		    long long max, long long *out)
-{
-	if (!json_is_integer(value))
-		return fail(ctx, "machine-config.%s: expected an integer", key);
-	long long v = json_integer_value(value);
-	if (v < min || v > max)
-		return fail(ctx, "machine-config.%s: %lld is out of range, expected %lld..%lld", key,
-			    v, min, max);
-	*out = v;
 	return 0;
 }
 
@@ -103,43 +118,77 @@ static int parse_machine_config(struct parse_ctx *ctx, json_t *obj, struct vm_co
 	const char *key;
 	json_t *value;
 	json_object_foreach(obj, key, value) {
-		long long v = 0;
+		char path[96];
+		snprintf(path, sizeof(path), "machine-config.%s", key);
+		uint64_t v = 0;
+		bool ignored;
+		int err;
 		if (strcmp(key, "vcpu_count") == 0) {
-			if (take_int(ctx, key, value, 1, VM_MAX_VCPUS, &v))
-				return -1;
-			cfg->vcpus = (int)v;
+			err = config_take_uint(ctx, path, value, 1, VM_MAX_VCPUS, &v);
+			cfg->vcpus = err ? cfg->vcpus : (int)v;
 		} else if (strcmp(key, "mem_size_mib") == 0) {
-			if (take_int(ctx, key, value, VM_MIN_MEM_MIB, 1LL << 30, &v))
-				return -1;
-			cfg->mem_mib = (uint64_t)v;
+			err = config_take_uint(ctx, path, value, VM_MIN_MEM_MIB, 1ULL << 30, &v);
+			cfg->mem_mib = err ? cfg->mem_mib : v;
 		} else if (strcmp(key, "smt") == 0 || strcmp(key, "track_dirty_pages") == 0) {
-			if (!json_is_boolean(value))
-				return fail(ctx, "%s.%s: expected true or false", "machine-config",
-					    key);
+			err = config_take_bool(ctx, path, value, &ignored); /* Firecracker's; accepted */
 		} else {
-			return fail(ctx, "%s.%s: unknown field (expected vcpu_count, mem_size_mib)",
-				    "machine-config", key);
+			err = config_fail(ctx, "%s: unknown field (expected vcpu_count, mem_size_mib)",
+					  path);
 		}
+		if (err)
+			return -1;
 	}
 	return 0;
 }
 
+static int parse_vsock_section(struct parse_ctx *ctx, json_t *v, struct vm_config *cfg)
+{
+	return config_parse_vsock(ctx, v, &cfg->vsock);
+}
+
+static int parse_balloon_section(struct parse_ctx *ctx, json_t *v, struct vm_config *cfg)
+{
+	return config_parse_balloon(ctx, v, &cfg->balloon);
+}
+
+static int parse_entropy_section(struct parse_ctx *ctx, json_t *v, struct vm_config *cfg)
+{
+	return config_parse_entropy(ctx, v, &cfg->entropy);
+}
+
+/* The top-level sections, named as Firecracker's configuration file names them. */
+static const struct {
+	const char *name;
+	bool is_array;
+	int (*parse)(struct parse_ctx *ctx, json_t *value, struct vm_config *cfg);
+} sections[] = {
+	{ "boot-source", false, parse_boot_source },
+	{ "machine-config", false, parse_machine_config },
+	{ "drives", true, config_parse_drives },
+	{ "network-interfaces", true, config_parse_nets },
+	{ "vsock", false, parse_vsock_section },
+	{ "balloon", false, parse_balloon_section },
+	{ "entropy", false, parse_entropy_section },
+};
+
 static int parse_root(struct parse_ctx *ctx, json_t *root, struct vm_config *cfg)
 {
 	if (!json_is_object(root))
-		return fail(ctx, "expected a JSON object at the top level");
+		return config_fail(ctx, "expected a JSON object at the top level");
 	const char *key;
 	json_t *value;
 	json_object_foreach(root, key, value) {
-		bool boot = strcmp(key, "boot-source") == 0;
-		if (!boot && strcmp(key, "machine-config") != 0)
-			return fail(ctx, "%s: unknown section (expected boot-source, machine-config)",
-				    key);
-		if (!json_is_object(value))
-			return fail(ctx, "%s: expected an object", key);
-		int err = boot ? parse_boot_source(ctx, value, cfg)
-			       : parse_machine_config(ctx, value, cfg);
-		if (err)
+		size_t i = 0;
+		while (i < sizeof(sections) / sizeof(sections[0]) && strcmp(key, sections[i].name))
+			i++;
+		if (i == sizeof(sections) / sizeof(sections[0]))
+			return config_fail(ctx, "%s: unknown section (expected boot-source, "
+					   "machine-config, drives, network-interfaces, vsock, "
+					   "balloon, entropy)", key);
+		if (sections[i].is_array ? !json_is_array(value) : !json_is_object(value))
+			return config_fail(ctx, "%s: expected %s", key,
+					   sections[i].is_array ? "an array" : "an object");
+		if (sections[i].parse(ctx, value, cfg))
 			return -1;
 	}
 	return 0;
