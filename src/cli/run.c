@@ -15,12 +15,16 @@
 #include "common/log.h"
 
 #define ESCAPE_BYTE 0x1d /* Ctrl-], as telnet and virsh console */
-#define MAX_VMM_ARGS 32
+#define MAX_VMM_ARGS 64
+#define MAX_DEVICE_ARGS 40
 
 struct run_options {
 	const char *vcpus, *memory, *kernel, *initrd, *cmdline;
 	bool timings, verbose;
 	char *guest_command; /* joined words after "--", or NULL */
+	/* Device options passed to argon-vmm as they are ("--disk", "PATH,ro", ...). */
+	const char *device_args[MAX_DEVICE_ARGS];
+	int ndevice_args;
 };
 
 static void usage(FILE *out)
@@ -34,6 +38,11 @@ static void usage(FILE *out)
 	      "  --kernel PATH     kernel image: bzImage or ELF (default: argon-guest)\n"
 	      "  --initrd PATH     initial ramdisk\n"
 	      "  --cmdline STR     extra kernel command line\n"
+	      "  --disk PATH[,ro][,id=NAME][,cache=writeback|unsafe][,bw=N][,ops=N]\n"
+	      "  --net tap=NAME[,mac=MAC][,id=NAME][,bw=N][,ops=N]\n"
+	      "  --vsock cid=N,uds=PATH\n"
+	      "  --balloon MIB[,deflate-on-oom][,stats=SECONDS]\n"
+	      "  --rng[=bw=N]      an entropy device\n"
 	      "  --timings         print boot timings and exit counts\n"
 	      "  --verbose         log what argon-vmm does\n",
 	      out);
@@ -55,6 +64,25 @@ static char *join_words(int argc, char **argv)
 	return s;
 }
 
+/* Keeps "--name=value" for argon-vmm to parse (one parser for both programs). */
+static int add_device_arg(struct run_options *o, const struct option *longopts, int c,
+			  const char *value)
+{
+	if (o->ndevice_args == MAX_DEVICE_ARGS) {
+		log_error("too many device options (at most %d)", MAX_DEVICE_ARGS);
+		return -1;
+	}
+	const char *name = "";
+	for (const struct option *opt = longopts; opt->name; opt++)
+		if (opt->val == c)
+			name = opt->name;
+	char *arg;
+	if (asprintf(&arg, "--%s%s%s", name, value ? "=" : "", value ? value : "") < 0)
+		return -1;
+	o->device_args[o->ndevice_args++] = arg;
+	return 0;
+}
+
 static int parse(int argc, char **argv, struct run_options *o)
 {
 	static const struct option longopts[] = {
@@ -62,6 +90,9 @@ static int parse(int argc, char **argv, struct run_options *o)
 		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
 		{ "cmdline", required_argument, NULL, 'a' }, { "timings", no_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },	    { "help", no_argument, NULL, 'h' },
+		{ "disk", required_argument, NULL, 'D' },   { "net", required_argument, NULL, 'N' },
+		{ "vsock", required_argument, NULL, 'S' },  { "balloon", required_argument, NULL, 'B' },
+		{ "rng", optional_argument, NULL, 'R' },
 		{ 0 },
 	};
 	int c;
@@ -75,6 +106,10 @@ static int parse(int argc, char **argv, struct run_options *o)
 		case 't': o->timings = true; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); exit(0);
+		case 'D': case 'N': case 'S': case 'B': case 'R':
+			if (add_device_arg(o, longopts, c, optarg))
+				return -1;
+			break;
 		default: usage(stderr); return -1;
 		}
 	}
@@ -165,6 +200,8 @@ int cmd_run(int argc, char **argv)
 	if (o.initrd) { args[n++] = "--initrd"; args[n++] = o.initrd; }
 	if (o.timings) args[n++] = "--timings";
 	if (o.verbose) { args[n++] = "--log-level"; args[n++] = "info"; }
+	for (int i = 0; i < o.ndevice_args; i++)
+		args[n++] = o.device_args[i];
 	args[n] = NULL;
 	bool interactive = !o.guest_command && isatty(STDIN_FILENO);
 	int status = launch((char *const *)args, interactive);
@@ -172,5 +209,7 @@ int cmd_run(int argc, char **argv)
 	free(guest);
 	free(cmdline);
 	free(o.guest_command);
+	for (int i = 0; i < o.ndevice_args; i++)
+		free((char *)o.device_args[i]);
 	return status;
 }
