@@ -67,8 +67,9 @@ static void mistakes_name_the_file_and_field(void **state)
 	expect_error("{\"boot-source\": {\"kernel\": \"/k\"}}",
 		     "vm.json: boot-source.kernel: unknown field (expected kernel_image_path, "
 		     "initrd_path, boot_args)");
-	expect_error("{\"drives\": []}",
-		     "vm.json: drives: unknown section (expected boot-source, machine-config)");
+	expect_error("{\"dtives\": []}",
+		     "vm.json: dtives: unknown section (expected boot-source, machine-config, drives, "
+		     "network-interfaces, vsock, balloon, entropy)");
 	expect_error("[]", "vm.json: expected a JSON object at the top level");
 	expect_error("{\"boot-source\": 1}", "vm.json: boot-source: expected an object");
 }
