@@ -1,0 +1,160 @@
+/* Token buckets with Firecracker's semantics (src/vmm/src/rate_limiter): a bucket of
+ * `size` tokens starts full and refills linearly, `size` tokens per `refill_time_ms`;
+ * `one_time_burst` extra tokens are spent first and never come back; a bucket whose
+ * size or refill time is 0 limits nothing.
+ *
+ * Two choices where Firecracker leaves room:
+ * - Nothing is taken from either bucket when an operation is refused (Firecracker
+ *   spends the burst before it finds the bucket short).
+ * - An operation larger than the bucket passes once the bucket is full, and the excess
+ *   becomes a debt repaid at the refill rate before any other operation passes
+ *   (Firecracker's "over-consumption" blocks the limiter for excess/size * refill_time).
+ *   The debt is kept by moving last_refill_ns into the future, so the long-run rate
+ *   never exceeds size per refill_time whatever the request sizes.
+ *
+ * The arithmetic is exact and in integers: refills carry the fraction of a token not
+ * yet earned to the next refill (last_refill_ns advances only by the time the tokens
+ * granted cost), and products go through 128 bits. */
+#include "devices/rate_limiter.h"
+
+#include <stddef.h>
+
+#define NS_PER_MS 1000000ULL
+
+typedef unsigned __int128 u128;
+
+static bool bucket_enabled(const struct token_bucket *b)
+{
+	return b->cfg.size != 0 && b->cfg.refill_time_ms != 0;
+}
+
+/* Nanoseconds to refill the whole bucket; clamped so it fits 64 bits (half a
+ * millennium), which keeps every product below 2^128. */
+static uint64_t refill_ns(const struct token_bucket *b)
+{
+	uint64_t ms = b->cfg.refill_time_ms;
+	if (ms > UINT64_MAX / NS_PER_MS)
+		ms = UINT64_MAX / NS_PER_MS;
+	return ms * NS_PER_MS;
+}
+
+/* Time the bucket needs to earn `tokens` tokens, rounded up, saturated at 2^64-1. */
+static uint64_t time_for_tokens(const struct token_bucket *b, uint64_t tokens)
+{
+	u128 size = b->cfg.size;
+	u128 t = ((u128)tokens * refill_ns(b) + size - 1) / size;
+	return t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+}
+
+static void bucket_init(struct token_bucket *b, const struct token_bucket_config *cfg,
+			uint64_t now_ns)
+{
+	b->cfg = *cfg;
+	b->tokens = cfg->size;
+	b->burst_left = cfg->one_time_burst;
+	b->last_refill_ns = now_ns;
+}
+
+/* Adds the tokens earned since last_refill_ns. While a debt is being repaid
+ * (last_refill_ns in the future) nothing is earned. */
+static void bucket_refill(struct token_bucket *b, uint64_t now_ns)
+{
+	if (!bucket_enabled(b) || now_ns <= b->last_refill_ns)
+		return;
+	if (b->tokens >= b->cfg.size) {
+		b->last_refill_ns = now_ns;
+		return;
+	}
+	u128 delta = now_ns - b->last_refill_ns;
+	u128 earned = delta * b->cfg.size / refill_ns(b);
+	if (earned >= b->cfg.size - b->tokens) {
+		b->tokens = b->cfg.size;
+		b->last_refill_ns = now_ns;
+		return;
+	}
+	b->tokens += (uint64_t)earned;
+	/* Keep the fraction of a token already paid for: advance only by what the
+	 * granted tokens cost (rounded up so no nanosecond is spent twice). */
+	b->last_refill_ns += time_for_tokens(b, (uint64_t)earned);
+}
+
+/* True when n tokens can be taken now (after a refill). */
+static bool bucket_allows(const struct token_bucket *b, uint64_t n)
+{
+	if (!bucket_enabled(b) || n <= b->burst_left)
+		return true;
+	if (n - b->burst_left <= b->tokens)
+		return true;
+	return b->tokens == b->cfg.size; /* larger than the bucket: once it is full */
+}
+
+static void bucket_take(struct token_bucket *b, uint64_t n, uint64_t now_ns)
+{
+	if (!bucket_enabled(b))
+		return;
+	uint64_t from_burst = n < b->burst_left ? n : b->burst_left;
+	b->burst_left -= from_burst;
+	n -= from_burst;
+	if (n <= b->tokens) {
+		b->tokens -= n;
+		return;
+	}
+	uint64_t debt = n - b->tokens;
+	b->tokens = 0;
+	uint64_t from = b->last_refill_ns > now_ns ? b->last_refill_ns : now_ns;
+	uint64_t pay = time_for_tokens(b, debt);
+	b->last_refill_ns = pay > UINT64_MAX - from ? UINT64_MAX : from + pay;
+}
+
+/* Nanoseconds until n tokens can be taken (bucket already refilled to now). */
+static uint64_t bucket_wait(const struct token_bucket *b, uint64_t n, uint64_t now_ns)
+{
+	if (bucket_allows(b, n))
+		return 0;
+	uint64_t want = n - b->burst_left; /* > tokens, or bucket_allows said yes */
+	if (want > b->cfg.size)
+		want = b->cfg.size;
+	u128 ready = (u128)b->last_refill_ns + time_for_tokens(b, want - b->tokens);
+	if (ready <= now_ns)
+		return 1; /* cannot happen after a refill; never report "now" for a refusal */
+	ready -= now_ns;
+	return ready > UINT64_MAX ? UINT64_MAX : (uint64_t)ready;
+}
+
+void rate_limiter_init(struct rate_limiter *rl, const struct rate_limiter_config *cfg,
+		       uint64_t now_ns)
+{
+	static const struct rate_limiter_config unlimited;
+	if (!cfg)
+		cfg = &unlimited;
+	bucket_init(&rl->bandwidth, &cfg->bandwidth, now_ns);
+	bucket_init(&rl->ops, &cfg->ops, now_ns);
+	rl->throttled = 0;
+}
+
+bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
+{
+	bucket_refill(&rl->bandwidth, now_ns);
+	bucket_refill(&rl->ops, now_ns);
+	if (!bucket_allows(&rl->bandwidth, bytes) || !bucket_allows(&rl->ops, 1)) {
+		rl->throttled++;
+		return false;
+	}
+	bucket_take(&rl->bandwidth, bytes, now_ns);
+	bucket_take(&rl->ops, 1, now_ns);
+	return true;
+}
+
+uint64_t rate_limiter_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
+{
+	bucket_refill(&rl->bandwidth, now_ns);
+	bucket_refill(&rl->ops, now_ns);
+	uint64_t a = bucket_wait(&rl->bandwidth, bytes, now_ns);
+	uint64_t b = bucket_wait(&rl->ops, 1, now_ns);
+	return a > b ? a : b;
+}
+
+bool rate_limiter_is_unlimited(const struct rate_limiter *rl)
+{
+	return !bucket_enabled(&rl->bandwidth) && !bucket_enabled(&rl->ops);
+}
