@@ -1,0 +1,72 @@
+/* virtio-net over a tap (virtio 1.2, 5.1): the backend's pieces, for the constructor
+ * in virtio_devices.h, the metrics, and the unit tests that drive the device through
+ * the fake driver with a socket in place of the tap. */
+#ifndef ARGON_DEVICES_VIRTIO_NET_H
+#define ARGON_DEVICES_VIRTIO_NET_H
+
+#include <stdint.h>
+
+#include "devices/tap.h"
+#include "devices/virtio/virtio.h"
+#include "vmm/config.h"
+
+/* virtio 1.2, 5.1.3: the feature bits argon offers. */
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_NET_F_STATUS 16
+
+/* virtio 1.2, 5.1.2: receiveq1 and transmitq1; no multiqueue, no control queue. */
+#define VIRTIO_NET_RXQ 0
+#define VIRTIO_NET_TXQ 1
+
+/* virtio 1.2, 5.1.6: struct virtio_net_hdr (with num_buffers, always there in 1.x). */
+struct virtio_net_hdr {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint16_t num_buffers;
+};
+
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
+#define VIRTIO_NET_HDR_GSO_NONE 0
+#define VIRTIO_NET_HDR_GSO_TCPV4 1
+#define VIRTIO_NET_HDR_GSO_UDP 3
+#define VIRTIO_NET_HDR_GSO_TCPV6 4
+#define VIRTIO_NET_HDR_GSO_ECN 0x80
+
+/* Counters for metrics. A frame lost on the way in is rx_dropped (no guest buffer
+ * could take it, a runt, a reset); rx_errors counts malformed receive chains and
+ * tap read errors; tx_errors counts malformed transmit chains (the frame is not sent);
+ * tx_dropped counts frames the tap refused. *_throttled: times a rate limiter said
+ * wait. */
+struct virtio_net_stats {
+	uint64_t rx_bytes, rx_packets, rx_dropped, rx_errors, rx_throttled;
+	uint64_t tx_bytes, tx_packets, tx_dropped, tx_errors, tx_throttled;
+};
+
+struct virtio_net;
+
+extern const struct virtio_device_ops virtio_net_ops;
+
+/* The backend over an open tap (which it takes over): MAC from cfg or derived from
+ * the tap's name and iface_id, rate limiters from cfg. It joins the event loop of the
+ * device it is attached to: by virtio_net_create, or at its first activation when a
+ * test driver built the device. Returns 0 or -errno after logging. */
+int virtio_net_backend_new(const struct net_config *cfg, const struct tap *tap,
+			   struct virtio_net **out);
+/* Closes the tap and timers and frees the backend; only once no event loop can call
+ * it any more (tests: after vtd_destroy). */
+void virtio_net_backend_free(struct virtio_net *net);
+/* A consistent copy of the counters (takes dev->lock). */
+void virtio_net_get_stats(struct virtio_device *dev, struct virtio_net_stats *out);
+
+#endif
