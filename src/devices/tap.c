@@ -64,7 +64,7 @@ static void log_setiff_error(const char *name, int err)
 		log_error("tap %s: not permitted to create or attach it (needs CAP_NET_ADMIN, or a "
 			  "persistent tap owned by this user)", name);
 	else if (err == -EBUSY)
-		log_error("tap %s: busy: another process has it open", name);
+		log_error("tap %s: busy: already attached (by another process or device)", name);
 	else if (err == -EINVAL)
 		log_error("tap %s: exists with other settings (a tun device, or multi-queue)",
 			  name);
