@@ -1,0 +1,718 @@
+/* virtio-blk (virtio 1.2, 5.2) over a raw image. Requests come from chains the
+ * walker validated (virtqueue.h); everything in them is still guest-controlled, so
+ * each length is checked before use, sector ranges are checked against the capacity
+ * without overflow, and a bad request fails alone (IOERR or UNSUPP). Work goes to
+ * block_backend asynchronously and completes in any order on the event loop; at most
+ * one request per queue entry is in flight. A rate limiter, when configured, parks
+ * the next request and stops reading the queue until a timer says tokens are back. */
+#include "devices/virtio_blk.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "devices/rate_limiter.h"
+#include "devices/virtio_devices.h"
+#include "vmm/event_loop.h"
+#include "vmm/vm.h"
+
+#define SECTOR_SHIFT 9
+#define SECTOR_SIZE 512u
+#define HDR_SIZE ((uint32_t)sizeof(struct virtio_blk_req_hdr))
+#define SEG_SIZE ((uint32_t)sizeof(struct virtio_blk_discard_write_zeroes))
+#define BLK_S_PENDING 0xff /* parsed: the backend's result decides the status */
+#define NS_PER_SEC 1000000000ULL
+
+_Static_assert(sizeof(struct virtio_blk_req_hdr) == 16, "5.2.6: request header");
+_Static_assert(sizeof(struct virtio_blk_discard_write_zeroes) == 16, "5.2.6: segment");
+
+struct blk_req {
+	struct block_io io;
+	struct iovec *iov; /* VIRTIO_BLK_SEG_MAX entries */
+	uint8_t *status;   /* the status byte, in guest memory */
+	uint64_t sector;
+	uint64_t bytes; /* data bytes: for the rate limiter and the counters */
+	uint32_t type;
+	uint32_t used_len;
+	uint16_t head;
+};
+
+struct virtio_blk {
+	struct virtio_device *dev; /* once attached */
+	char *drive_id, *path;
+	bool read_only, writeback;
+	uint64_t capacity; /* 512-byte sectors */
+	uint8_t serial[VIRTIO_BLK_ID_BYTES];
+	struct block_backend *bb;
+	struct blk_req reqs[VIRTIO_BLK_QUEUE_SIZE];
+	struct iovec *iovs;
+	uint16_t free_slots[VIRTIO_BLK_QUEUE_SIZE];
+	unsigned nfree;
+	struct blk_req *parked; /* parsed, waiting for the rate limiter */
+	struct rate_limiter rl;
+	int timer_fd; /* one-shot rate-limiter timer; -1 when nothing is limited */
+	bool timer_armed;
+	bool dropping; /* reset: finished requests are not given back */
+	bool pushed;   /* used entries not yet signalled */
+	struct virtio_blk_stats stats;
+	struct virtq_chain chain; /* scratch for virtq_pop */
+};
+
+typedef uint8_t (*blk_parse_fn)(struct virtio_blk *blk, const struct virtq_chain *c,
+				struct blk_req *req);
+
+struct blk_kind {
+	const char *name;
+	bool writes; /* 5.2.6.2: refused with IOERR on a read-only drive */
+	int feature; /* must have been negotiated, or UNSUPP; -1: none */
+	blk_parse_fn parse;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- Parsing (5.2.6) ---- */
+
+/* sector + count <= capacity, without overflow: both come from the guest. The
+ * capacity is at most 2^55 sectors (a 2^64-byte image), so sector << 9 fits too. */
+static bool range_ok(const struct virtio_blk *blk, uint64_t sector, uint64_t count)
+{
+	return sector <= blk->capacity && count <= blk->capacity - sector;
+}
+
+/* Buffers [first, first + count) of c as iovecs, less `skip` bytes at the front and
+ * `trim` bytes off the last buffer. At most VIRTIO_BLK_SEG_MAX (5.2.4 seg_max).
+ * Returns the number of iovecs, or -1 when there are too many. */
+static int build_iov(const struct virtq_chain *c, unsigned first, unsigned count, uint32_t skip,
+		     uint32_t trim, struct iovec *iov)
+{
+	int n = 0;
+	for (unsigned i = first; i < first + count; i++) {
+		uint8_t *p = c->bufs[i].hva;
+		uint32_t len = c->bufs[i].len;
+		uint32_t s = skip < len ? skip : len;
+		p += s;
+		len -= s;
+		skip -= s;
+		if (i == first + count - 1)
+			len -= trim < len ? trim : len;
+		if (!len)
+			continue;
+		if (n == VIRTIO_BLK_SEG_MAX)
+			return -1;
+		iov[n++] = (struct iovec){ .iov_base = p, .iov_len = len };
+	}
+	return n;
+}
+
+/* 5.2.6: IN is a readable header, then writable data and status; OUT is a readable
+ * header and data, then the writable status. 5.2.6.1: data is whole sectors. */
+static uint8_t parse_data(struct virtio_blk *blk, const struct virtq_chain *c,
+			  struct blk_req *req, bool write)
+{
+	if (!write && c->read_len != HDR_SIZE)
+		return VIRTIO_BLK_S_IOERR; /* read data in device-readable buffers */
+	uint32_t len = write ? c->read_len - HDR_SIZE : c->write_len - 1;
+	if (len % SECTOR_SIZE || !range_ok(blk, req->sector, len / SECTOR_SIZE))
+		return VIRTIO_BLK_S_IOERR;
+	int n = write ? build_iov(c, 0, c->nread, HDR_SIZE, 0, req->iov)
+		      : build_iov(c, c->nread, c->nwrite, 0, 1, req->iov);
+	if (n < 0)
+		return VIRTIO_BLK_S_IOERR;
+	/* A driver that did not take FLUSH expects write-through (5.2.5.2, 5.2.6.2). */
+	bool write_through = write && blk->writeback &&
+			     !virtio_has_feature(blk->dev, VIRTIO_BLK_F_FLUSH);
+	req->io = (struct block_io){
+		.op = write ? BLOCK_OP_WRITE : BLOCK_OP_READ,
+		.offset = req->sector << SECTOR_SHIFT,
+		.iov = req->iov, .iovcnt = n, .sync = write_through,
+	};
+	req->bytes = len;
+	return BLK_S_PENDING;
+}
+
+static uint8_t parse_read(struct virtio_blk *blk, const struct virtq_chain *c,
+			  struct blk_req *req)
+{
+	return parse_data(blk, c, req, false);
+}
+
+static uint8_t parse_write(struct virtio_blk *blk, const struct virtq_chain *c,
+			   struct blk_req *req)
+{
+	return parse_data(blk, c, req, true);
+}
+
+/* 5.2.6: FLUSH; offered only with a writeback cache (cache_type Writeback). */
+static uint8_t parse_flush(struct virtio_blk *blk, const struct virtq_chain *c,
+			   struct blk_req *req)
+{
+	if (!blk->writeback)
+		return VIRTIO_BLK_S_UNSUPP;
+	req->io = (struct block_io){ .op = BLOCK_OP_FLUSH };
+	return BLK_S_PENDING;
+}
+
+/* 5.2.6: GET_ID writes the 20-byte serial, NUL-padded (not terminated at 20). */
+static uint8_t do_get_id(struct virtio_blk *blk, const struct virtq_chain *c,
+			 struct blk_req *req)
+{
+	if (c->write_len - 1 < VIRTIO_BLK_ID_BYTES)
+		return VIRTIO_BLK_S_IOERR;
+	virtq_chain_write(c, 0, blk->serial, VIRTIO_BLK_ID_BYTES);
+	blk->stats.get_id_ops++;
+	return VIRTIO_BLK_S_OK;
+}
+
+/* 5.2.6: DISCARD and WRITE_ZEROES carry segments after the header. 5.2.6.2: unknown
+ * flags, and UNMAP on a discard, are UNSUPP; ranges past the end and segments over
+ * the limits in the configuration (5.2.4) are IOERR. Empty segments are skipped. */
+static uint8_t parse_segments(struct virtio_blk *blk, const struct virtq_chain *c,
+			      struct blk_req *req, bool zeroes)
+{
+	struct virtio_blk_discard_write_zeroes segs[VIRTIO_BLK_MAX_DISCARD_SEG];
+	uint32_t len = c->read_len - HDR_SIZE;
+	if (len == 0 || len % SEG_SIZE || len / SEG_SIZE > VIRTIO_BLK_MAX_DISCARD_SEG)
+		return VIRTIO_BLK_S_IOERR;
+	unsigned nseg = len / SEG_SIZE;
+	if (virtq_chain_read(c, HDR_SIZE, segs, len) != len)
+		return VIRTIO_BLK_S_IOERR;
+	uint32_t allowed = zeroes ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0;
+	for (unsigned i = 0; i < nseg; i++)
+		if (le32toh(segs[i].flags) & ~allowed)
+			return VIRTIO_BLK_S_UNSUPP;
+	req->io = (struct block_io){ .op = zeroes ? BLOCK_OP_WRITE_ZEROES : BLOCK_OP_DISCARD };
+	for (unsigned i = 0; i < nseg; i++) {
+		uint64_t sector = le64toh(segs[i].sector);
+		uint32_t n = le32toh(segs[i].num_sectors);
+		if (n > VIRTIO_BLK_MAX_DISCARD_SECTORS || !range_ok(blk, sector, n))
+			return VIRTIO_BLK_S_IOERR;
+		if (n)
+			req->io.ranges[req->io.nranges++] = (struct block_range){
+				.offset = sector << SECTOR_SHIFT,
+				.len = (uint64_t)n << SECTOR_SHIFT,
+				.unmap = le32toh(segs[i].flags) & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
+			};
+	}
+	return BLK_S_PENDING;
+}
+
+static uint8_t parse_discard(struct virtio_blk *blk, const struct virtq_chain *c,
+			     struct blk_req *req)
+{
+	return parse_segments(blk, c, req, false);
+}
+
+static uint8_t parse_write_zeroes(struct virtio_blk *blk, const struct virtq_chain *c,
+				  struct blk_req *req)
+{
+	return parse_segments(blk, c, req, true);
+}
+
+static const struct blk_kind blk_kinds[] = {
+	[VIRTIO_BLK_T_IN] = { "read", false, -1, parse_read },
+	[VIRTIO_BLK_T_OUT] = { "write", true, -1, parse_write },
+	[VIRTIO_BLK_T_FLUSH] = { "flush", false, -1, parse_flush },
+	[VIRTIO_BLK_T_GET_ID] = { "get-id", false, -1, do_get_id },
+	[VIRTIO_BLK_T_DISCARD] = { "discard", true, VIRTIO_BLK_F_DISCARD, parse_discard },
+	[VIRTIO_BLK_T_WRITE_ZEROES] = { "write-zeroes", true, VIRTIO_BLK_F_WRITE_ZEROES,
+					parse_write_zeroes },
+};
+
+static const struct blk_kind *blk_kind(uint32_t type)
+{
+	if (type >= sizeof(blk_kinds) / sizeof(blk_kinds[0]) || !blk_kinds[type].parse)
+		return NULL;
+	return &blk_kinds[type];
+}
+
+/* 5.2.6: the 16-byte header is device-readable, wherever the driver split it.
+ * Returns a VIRTIO_BLK_S_* status, or BLK_S_PENDING with req->io ready. */
+static uint8_t blk_parse(struct virtio_blk *blk, const struct virtq_chain *c, struct blk_req *req)
+{
+	struct virtio_blk_req_hdr hdr;
+	if (virtq_chain_read(c, 0, &hdr, HDR_SIZE) != HDR_SIZE)
+		return VIRTIO_BLK_S_IOERR;
+	req->type = le32toh(hdr.type);
+	req->sector = le64toh(hdr.sector);
+	const struct blk_kind *k = blk_kind(req->type);
+	if (!k)
+		return VIRTIO_BLK_S_UNSUPP;
+	if (k->writes && blk->read_only)
+		return VIRTIO_BLK_S_IOERR;
+	if (k->feature >= 0 && !virtio_has_feature(blk->dev, (unsigned)k->feature))
+		return VIRTIO_BLK_S_UNSUPP;
+	return k->parse(blk, c, req);
+}
+
+/* ---- Completion ---- */
+
+static struct blk_req *req_get(struct virtio_blk *blk)
+{
+	return &blk->reqs[blk->free_slots[--blk->nfree]];
+}
+
+static void req_put(struct virtio_blk *blk, struct blk_req *req)
+{
+	blk->free_slots[blk->nfree++] = (uint16_t)(req - blk->reqs);
+}
+
+/* Sets the status byte and gives the chain back; used length is the whole writable
+ * part (data for IN, then status), as the device may have written all of it. */
+static void blk_complete(struct virtio_blk *blk, struct blk_req *req, uint8_t status)
+{
+	if (!blk->dropping) {
+		*req->status = status;
+		virtq_push(&blk->dev->queues[0], req->head, req->used_len);
+		blk->pushed = true;
+	}
+	req_put(blk, req);
+}
+
+static void blk_count(struct virtio_blk *blk, const struct blk_req *req)
+{
+	struct virtio_blk_stats *s = &blk->stats;
+	switch (req->io.op) {
+	case BLOCK_OP_READ: s->read_ops++; s->read_bytes += req->bytes; break;
+	case BLOCK_OP_WRITE: s->write_ops++; s->write_bytes += req->bytes; break;
+	case BLOCK_OP_FLUSH: s->flush_ops++; break;
+	case BLOCK_OP_DISCARD: s->discard_ops++; break;
+	default: s->write_zeroes_ops++; break;
+	}
+}
+
+/* A host error fails the request, never the VM. Logged at the 1st, 2nd, 4th, 8th...
+ * error so a full disk cannot flood the log. */
+static void blk_report_error(struct virtio_blk *blk, const struct blk_req *req, int err)
+{
+	uint64_t n = ++blk->stats.io_errors;
+	if (n & (n - 1))
+		return;
+	log_error("drive %s (%s): %s at sector %llu failed: %s; the guest gets an I/O error "
+		  "(%llu so far)", blk->drive_id, blk->path, blk_kinds[req->type].name,
+		  (unsigned long long)req->sector, strerror(-err), (unsigned long long)n);
+}
+
+static void blk_io_done(void *opaque, struct block_io *io)
+{
+	struct virtio_blk *blk = opaque;
+	struct blk_req *req = io->opaque;
+	if (io->result)
+		blk_report_error(blk, req, io->result);
+	else
+		blk_count(blk, req);
+	blk_complete(blk, req, io->result ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+}
+
+static void blk_notify(struct virtio_blk *blk)
+{
+	if (blk->pushed)
+		virtio_notify_used(blk->dev, 0);
+	blk->pushed = false;
+}
+
+/* ---- Submission and rate limiting ---- */
+
+static void blk_arm_timer(struct virtio_blk *blk, uint64_t ns)
+{
+	ns = ns ? ns : 1; /* 0 would disarm */
+	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ns / NS_PER_SEC),
+						.tv_nsec = (long)(ns % NS_PER_SEC) } };
+	if (timerfd_settime(blk->timer_fd, 0, &its, NULL) < 0) {
+		log_warn("drive %s: rate limiter timer: %m; retrying in 10 ms", blk->drive_id);
+		its.it_value = (struct timespec){ .tv_nsec = 10000000 };
+		timerfd_settime(blk->timer_fd, 0, &its, NULL);
+	}
+	blk->timer_armed = true;
+}
+
+static void blk_disarm_timer(struct virtio_blk *blk)
+{
+	struct itimerspec off = { 0 };
+	if (blk->timer_fd >= 0)
+		timerfd_settime(blk->timer_fd, 0, &off, NULL);
+	blk->timer_armed = false;
+}
+
+/* True when the limiter lets req through now; otherwise the timer is armed for when
+ * it will. While the timer runs nothing is asked (so each wait counts once). */
+static bool blk_admit(struct virtio_blk *blk, struct blk_req *req)
+{
+	if (blk->timer_fd < 0)
+		return true;
+	if (blk->timer_armed)
+		return false;
+	uint64_t now = now_ns();
+	if (rate_limiter_consume(&blk->rl, req->bytes, now))
+		return true;
+	blk_arm_timer(blk, rate_limiter_wait_ns(&blk->rl, req->bytes, now));
+	return false;
+}
+
+static bool blk_has_work(const struct blk_req *req)
+{
+	if (req->io.op == BLOCK_OP_READ || req->io.op == BLOCK_OP_WRITE)
+		return req->io.iovcnt > 0;
+	return req->io.op == BLOCK_OP_FLUSH || req->io.nranges > 0;
+}
+
+static void blk_submit(struct virtio_blk *blk, struct blk_req *req)
+{
+	if (!blk_has_work(req)) {
+		blk_count(blk, req);
+		blk_complete(blk, req, VIRTIO_BLK_S_OK); /* zero-length: nothing to do */
+		return;
+	}
+	req->io.opaque = req;
+	int err = block_backend_submit(blk->bb, &req->io);
+	if (err) {
+		blk_report_error(blk, req, err);
+		blk_complete(blk, req, VIRTIO_BLK_S_IOERR);
+	}
+}
+
+/* 5.2.6.1: the status byte is the last byte of the last device-writable buffer; a
+ * chain without one cannot even be failed, so it goes back empty and the driver is
+ * told it broke the rules. Otherwise the request is answered at once (malformed,
+ * unsupported, GET_ID) or started. */
+static void blk_take_chain(struct virtio_blk *blk, const struct virtq_chain *c)
+{
+	if (c->nwrite == 0) {
+		virtq_push(&blk->dev->queues[0], c->head, 0);
+		blk->pushed = true;
+		blk->stats.bad_requests++;
+		virtio_set_needs_reset(blk->dev, "virtio-blk request without a status byte");
+		return;
+	}
+	struct blk_req *req = req_get(blk);
+	const struct virtq_buf *last = &c->bufs[c->nread + c->nwrite - 1];
+	req->head = c->head;
+	req->status = last->hva + last->len - 1;
+	req->used_len = c->write_len;
+	req->bytes = 0;
+	uint8_t status = blk_parse(blk, c, req);
+	if (status != BLK_S_PENDING) {
+		if (status != VIRTIO_BLK_S_OK)
+			blk->stats.bad_requests++;
+		blk_complete(blk, req, status);
+	} else if (blk_admit(blk, req)) {
+		blk_submit(blk, req);
+	} else {
+		blk->parked = req;
+	}
+}
+
+/* True when the queue may be read: nothing parked (or the parked request has just
+ * been let through) and a free slot for the next chain. */
+static bool blk_can_take(struct virtio_blk *blk)
+{
+	if (blk->parked) {
+		if (!blk_admit(blk, blk->parked))
+			return false;
+		struct blk_req *req = blk->parked;
+		blk->parked = NULL;
+		blk_submit(blk, req);
+	}
+	return blk->nfree > 0;
+}
+
+/* Takes chains until the queue is empty, a slot or the limiter runs out, starts
+ * the I/O as one batch and signals what completed. dev->lock held. */
+static void blk_process_queue(struct virtio_blk *blk)
+{
+	struct virtq *vq = &blk->dev->queues[0];
+	while (blk_can_take(blk)) {
+		int r = virtq_pop(vq, &blk->chain);
+		if (r == 0) {
+			if (virtq_enable_notify(vq))
+				continue; /* more arrived while we re-enabled notifications */
+			break;
+		}
+		if (r == -EIO) {
+			virtio_set_needs_reset(blk->dev, "virtio-blk queue broken");
+			break;
+		}
+		if (r < 0) {
+			virtq_push(vq, blk->chain.head, 0); /* a malformed chain fails alone */
+			blk->pushed = true;
+			blk->stats.bad_requests++;
+			continue;
+		}
+		blk_take_chain(blk, &blk->chain);
+	}
+	block_backend_kick(blk->bb);
+	blk_notify(blk);
+}
+
+/* ---- Event loop callbacks ---- */
+
+static bool blk_running(const struct virtio_blk *blk)
+{
+	const struct virtio_device *dev = blk->dev;
+	return (dev->status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->queues[0].ready;
+}
+
+/* I/O finished: answer it, then read the queue again (slots are free). */
+static void blk_on_completion(void *opaque, uint32_t events)
+{
+	struct virtio_blk *blk = opaque;
+	pthread_mutex_lock(&blk->dev->lock);
+	block_backend_reap(blk->bb, blk_io_done, blk);
+	if (blk_running(blk))
+		blk_process_queue(blk);
+	else
+		blk_notify(blk);
+	pthread_mutex_unlock(&blk->dev->lock);
+}
+
+static void blk_on_timer(void *opaque, uint32_t events)
+{
+	struct virtio_blk *blk = opaque;
+	uint64_t expirations;
+	if (read(blk->timer_fd, &expirations, sizeof(expirations)) < 0)
+		return; /* not expired after all */
+	pthread_mutex_lock(&blk->dev->lock);
+	blk->timer_armed = false;
+	if (blk_running(blk))
+		blk_process_queue(blk);
+	pthread_mutex_unlock(&blk->dev->lock);
+}
+
+static int blk_attach(struct virtio_blk *blk, struct virtio_device *dev)
+{
+	if (blk->dev)
+		return blk->dev == dev ? 0 : -EBUSY;
+	struct event_loop *loop = dev->vm->loop;
+	int efd = block_backend_fd(blk->bb);
+	int err = event_loop_add(loop, efd, EPOLLIN, blk_on_completion, blk);
+	if (!err && blk->timer_fd >= 0) {
+		err = event_loop_add(loop, blk->timer_fd, EPOLLIN, blk_on_timer, blk);
+		if (err)
+			event_loop_remove(loop, efd);
+	}
+	if (err) {
+		log_error("drive %s: cannot join the event loop: %s", blk->drive_id, strerror(-err));
+		return err;
+	}
+	blk->dev = dev;
+	return 0;
+}
+
+/* ---- Device ops ---- */
+
+static uint64_t blk_features(struct virtio_device *dev)
+{
+	struct virtio_blk *blk = dev->backend;
+	uint64_t f = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE);
+	if (blk->read_only)
+		f |= 1ULL << VIRTIO_BLK_F_RO;
+	else
+		f |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+	if (blk->writeback)
+		f |= 1ULL << VIRTIO_BLK_F_FLUSH;
+	return f;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+/* 5.2.4: struct virtio_blk_config, little-endian; geometry, topology, writeback and
+ * num_queues stay 0 (not offered). */
+static void blk_read_config(struct virtio_device *dev, uint32_t offset, uint8_t *data,
+			    uint32_t len)
+{
+	struct virtio_blk *blk = dev->backend;
+	uint8_t cfg[VIRTIO_BLK_CONFIG_SIZE] = { 0 };
+	uint64_t capacity = htole64(blk->capacity);
+	memcpy(cfg, &capacity, sizeof(capacity));
+	put_le32(cfg + 12, VIRTIO_BLK_SEG_MAX);
+	put_le32(cfg + 20, SECTOR_SIZE); /* blk_size */
+	put_le32(cfg + 36, VIRTIO_BLK_MAX_DISCARD_SECTORS);
+	put_le32(cfg + 40, VIRTIO_BLK_MAX_DISCARD_SEG);
+	put_le32(cfg + 44, VIRTIO_BLK_DISCARD_ALIGNMENT);
+	put_le32(cfg + 48, VIRTIO_BLK_MAX_DISCARD_SECTORS); /* max_write_zeroes_sectors */
+	put_le32(cfg + 52, VIRTIO_BLK_MAX_DISCARD_SEG);	    /* max_write_zeroes_seg */
+	cfg[56] = 1; /* write_zeroes_may_unmap: UNMAP punches a hole */
+	if (offset <= sizeof(cfg) && len <= sizeof(cfg) - offset)
+		memcpy(data, cfg + offset, len);
+}
+
+/* DRIVER_OK: a device a test driver built joins the event loop here. */
+static int blk_activate(struct virtio_device *dev)
+{
+	return blk_attach(dev->backend, dev);
+}
+
+/* 2.4: the driver reset the device. I/O in flight must not write into guest memory
+ * after the rings are gone, so it is waited for (as QEMU drains), then everything is
+ * dropped. On a vCPU thread, dev->lock held; the rate limiter keeps its state. */
+static void blk_reset(struct virtio_device *dev)
+{
+	struct virtio_blk *blk = dev->backend;
+	if (!blk->dev)
+		return;
+	blk->dropping = true;
+	block_backend_drain(blk->bb, blk_io_done, blk);
+	blk->dropping = false;
+	if (blk->parked)
+		req_put(blk, blk->parked);
+	blk->parked = NULL;
+	blk->pushed = false;
+	blk_disarm_timer(blk);
+}
+
+static void blk_queue_notify(struct virtio_device *dev, uint32_t q)
+{
+	struct virtio_blk *blk = dev->backend;
+	if (q == 0 && blk->dev == dev)
+		blk_process_queue(blk);
+}
+
+const struct virtio_device_ops virtio_blk_ops = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.num_queues = 1,
+	.queue_max_size = VIRTIO_BLK_QUEUE_SIZE,
+	.config_size = VIRTIO_BLK_CONFIG_SIZE,
+	.features = blk_features,
+	.read_config = blk_read_config,
+	.activate = blk_activate,
+	.reset = blk_reset,
+	.queue_notify = blk_queue_notify,
+};
+
+/* ---- Construction ---- */
+
+static int blk_open_image(struct virtio_blk *blk, enum block_engine engine)
+{
+	int err = block_backend_open(blk->path, blk->read_only, blk->drive_id,
+				     VIRTIO_BLK_QUEUE_SIZE, engine, &blk->bb);
+	if (err)
+		return err;
+	uint64_t size = block_backend_size(blk->bb);
+	blk->capacity = size >> SECTOR_SHIFT;
+	if (size % SECTOR_SIZE)
+		log_warn("drive %s: %s is %llu bytes, not whole 512-byte sectors; the guest sees "
+			 "%llu sectors", blk->drive_id, blk->path, (unsigned long long)size,
+			 (unsigned long long)blk->capacity);
+	return 0;
+}
+
+static int blk_init_slots(struct virtio_blk *blk)
+{
+	blk->iovs = calloc((size_t)VIRTIO_BLK_QUEUE_SIZE * VIRTIO_BLK_SEG_MAX, sizeof(struct iovec));
+	if (!blk->iovs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++) {
+		blk->reqs[i].iov = blk->iovs + (size_t)i * VIRTIO_BLK_SEG_MAX;
+		blk->free_slots[i] = (uint16_t)(VIRTIO_BLK_QUEUE_SIZE - 1 - i);
+	}
+	blk->nfree = VIRTIO_BLK_QUEUE_SIZE;
+	return 0;
+}
+
+static int blk_init_limiter(struct virtio_blk *blk, const struct rate_limiter_config *cfg)
+{
+	rate_limiter_init(&blk->rl, cfg, now_ns());
+	if (rate_limiter_is_unlimited(&blk->rl))
+		return 0;
+	blk->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	return blk->timer_fd < 0 ? -errno : 0;
+}
+
+int virtio_blk_backend_new(const struct drive_config *cfg, enum block_engine engine,
+			   struct virtio_blk **out)
+{
+	if (!cfg->drive_id || !cfg->path_on_host) {
+		log_error("drive: drive_id and path_on_host are required");
+		return -EINVAL;
+	}
+	struct virtio_blk *blk = calloc(1, sizeof(*blk));
+	if (!blk)
+		return -ENOMEM;
+	blk->timer_fd = -1;
+	blk->read_only = cfg->is_read_only;
+	blk->writeback = cfg->cache_type == DRIVE_CACHE_WRITEBACK;
+	blk->drive_id = strdup(cfg->drive_id);
+	blk->path = strdup(cfg->path_on_host);
+	size_t idlen = strlen(cfg->drive_id);
+	memcpy(blk->serial, cfg->drive_id, idlen < VIRTIO_BLK_ID_BYTES ? idlen : VIRTIO_BLK_ID_BYTES);
+	int err = blk->drive_id && blk->path ? 0 : -ENOMEM;
+	if (!err)
+		err = blk_init_slots(blk);
+	if (!err && (err = blk_init_limiter(blk, &cfg->rate_limiter)))
+		log_error("drive %s: rate limiter timer: %s", cfg->drive_id, strerror(-err));
+	if (!err)
+		err = blk_open_image(blk, engine); /* logs its own errors */
+	if (err) {
+		if (err == -ENOMEM)
+			log_error("drive %s: out of memory", cfg->drive_id);
+		virtio_blk_backend_free(blk);
+		return err;
+	}
+	*out = blk;
+	return 0;
+}
+
+void virtio_blk_backend_free(struct virtio_blk *blk)
+{
+	if (!blk)
+		return;
+	block_backend_close(blk->bb);
+	if (blk->timer_fd >= 0)
+		close(blk->timer_fd);
+	free(blk->iovs);
+	free(blk->drive_id);
+	free(blk->path);
+	free(blk);
+}
+
+void virtio_blk_get_stats(struct virtio_device *dev, struct virtio_blk_stats *out)
+{
+	struct virtio_blk *blk = dev->backend;
+	pthread_mutex_lock(&dev->lock);
+	*out = blk->stats;
+	out->throttled = blk->rl.throttled;
+	pthread_mutex_unlock(&dev->lock);
+}
+
+struct block_backend *virtio_blk_block_backend(struct virtio_blk *blk)
+{
+	return blk->bb;
+}
+
+int virtio_blk_create(struct vm *vm, const struct drive_config *cfg)
+{
+	struct virtio_blk *blk;
+	int err = virtio_blk_backend_new(cfg, BLOCK_ENGINE_AUTO, &blk);
+	if (err)
+		return err;
+	struct virtio_device *dev;
+	err = virtio_mmio_create(vm, &virtio_blk_ops, blk, &dev);
+	if (err) {
+		virtio_blk_backend_free(blk);
+		return err;
+	}
+	err = blk_attach(blk, dev);
+	if (err)
+		return err; /* the VM does not start; the device goes with it */
+	log_info("drive %s: %s, %llu sectors, %s, %s, I/O by %s", blk->drive_id, blk->path,
+		 (unsigned long long)blk->capacity, blk->read_only ? "read-only" : "read-write",
+		 blk->writeback ? "flush honoured" : "cache unsafe (no flush)",
+		 block_backend_engine_name(blk->bb));
+	return 0;
+}
