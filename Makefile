@@ -11,7 +11,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 	-Wno-unused-parameter
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARNINGS) -Isrc -D_GNU_SOURCE -MMD -MP
-LDLIBS := -lpthread -ljansson -lz -llz4 -lzstd -llzma -lbz2 -llzo2 -lutil
+LDLIBS := -lpthread -ljansson -luring -lz -llz4 -lzstd -llzma -lbz2 -llzo2 -lutil
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # The VMM's library: everything but the mains, shared by argon-vmm and the unit tests.

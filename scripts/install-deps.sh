@@ -6,6 +6,7 @@ set -euo pipefail
 declare -A why=(
 	[build-essential]="build: gcc, make, binutils for argon-vmm, argon and argon-guest"
 	[libjansson-dev]="build: JSON configuration files and (later) the REST API"
+	[liburing-dev]="build: asynchronous block I/O on io_uring (virtio-blk)"
 	[zlib1g-dev]="build: gzip-compressed bzImage payloads"
 	[liblz4-dev]="build: LZ4-compressed bzImage payloads (Debian's kernels)"
 	[libzstd-dev]="build: zstd-compressed bzImage payloads"
@@ -20,7 +21,7 @@ declare -A why=(
 	[libclang-rt-14-dev]="fuzz: libFuzzer and sanitizer runtimes for clang"
 )
 declare -A group=(
-	[build]="build-essential libjansson-dev zlib1g-dev liblz4-dev libzstd-dev liblzma-dev libbz2-dev liblzo2-dev"
+	[build]="build-essential libjansson-dev liburing-dev zlib1g-dev liblz4-dev libzstd-dev liblzma-dev libbz2-dev liblzo2-dev"
 	[test]="libcmocka-dev python3-pytest acpica-tools"
 	[bench]="qemu-system-x86"
 	[fuzz]="clang libclang-rt-14-dev"
