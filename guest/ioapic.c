@@ -30,9 +30,9 @@ static void ioapic_write(uint32_t reg, uint32_t val)
 	mmio_write32(acpi.ioapic_addr + IOWIN, val);
 }
 
-bool ioapic_route_isa(int irq, uint8_t vector, uint32_t apic_id)
+bool ioapic_route_gsi(uint32_t gsi, uint8_t vector, uint32_t apic_id, bool level, bool active_low)
 {
-	uint32_t gsi = acpi.isa_gsi[irq], flags = acpi.isa_flags[irq], low = vector;
+	uint32_t low = vector | (level ? RTE_LEVEL : 0) | (active_low ? RTE_ACTIVE_LOW : 0);
 	uint32_t pins, pin;
 
 	if (!acpi.have_ioapic)
@@ -40,16 +40,20 @@ bool ioapic_route_isa(int irq, uint8_t vector, uint32_t apic_id)
 	pins = ((ioapic_read(REG_VER) >> 16) & 0xff) + 1;
 	pin = gsi - acpi.ioapic_gsi_base;
 	if (gsi < acpi.ioapic_gsi_base || pin >= pins || apic_id > 0xff) {
-		printf("argon-guest: IOAPIC: cannot route IRQ %d (GSI %u) to APIC %u\n", irq, gsi,
-		       apic_id);
+		printf("argon-guest: IOAPIC: cannot route GSI %u to APIC %u\n", gsi, apic_id);
 		return false;
 	}
-	if ((flags & 3) == INTI_POLARITY_LOW)
-		low |= RTE_ACTIVE_LOW;
-	if ((flags & (3 << 2)) == INTI_TRIGGER_LEVEL)
-		low |= RTE_LEVEL;
 	/* High half first: the entry is unmasked by the low write. */
 	ioapic_write(REG_REDTBL(pin) + 1, apic_id << 24);
 	ioapic_write(REG_REDTBL(pin), low);
 	return true;
+}
+
+bool ioapic_route_isa(int irq, uint8_t vector, uint32_t apic_id)
+{
+	uint32_t flags = acpi.isa_flags[irq];
+
+	return ioapic_route_gsi(acpi.isa_gsi[irq], vector, apic_id,
+				(flags & (3 << 2)) == INTI_TRIGGER_LEVEL,
+				(flags & 3) == INTI_POLARITY_LOW);
 }

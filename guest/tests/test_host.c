@@ -55,6 +55,27 @@ static void test_cmdline(void)
 	assert(split_words(s, argv, 4) == -1);
 }
 
+static void test_mmio_device_arg(void)
+{
+	const char *cl = "console=ttyS0 virtio_mmio.device=4K@0xd0000000:5 "
+			 "virtio_mmio.device=512@0xfeb00e00:12:7 x=1";
+	struct mmio_device_arg a;
+	char v[64];
+
+	assert(cmdline_get_nth(cl, "virtio_mmio.device", 0, v, sizeof(v)));
+	assert(parse_mmio_device(v, &a) && a.size == 4096 && a.base == 0xd0000000 && a.irq == 5);
+	assert(cmdline_get_nth(cl, "virtio_mmio.device", 1, v, sizeof(v)));
+	assert(parse_mmio_device(v, &a) && a.size == 512 && a.base == 0xfeb00e00 && a.irq == 12);
+	assert(!cmdline_get_nth(cl, "virtio_mmio.device", 2, v, sizeof(v)));
+	assert(parse_mmio_device("1M@4096:0", &a) && a.size == 1 << 20 && a.base == 4096);
+	assert(!parse_mmio_device("4K@0xd0000000", &a));
+	assert(!parse_mmio_device("4K0xd0000000:5", &a));
+	assert(!parse_mmio_device("@0xd0000000:5", &a));
+	assert(!parse_mmio_device("4K@0x:5", &a));
+	assert(!parse_mmio_device("4K@0xd0000000:5x", &a));
+	assert(!parse_mmio_device("0@0xd0000000:5", &a));
+}
+
 static void check_format(const char *expect, const char *fmt, ...)
 {
 	char buf[128];
@@ -120,6 +141,7 @@ static void test_sha256(void)
 int main(void)
 {
 	test_cmdline();
+	test_mmio_device_arg();
 	test_printf();
 	test_sha256();
 	printf("guest host-side checks: ok\n");
