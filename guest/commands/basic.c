@@ -17,6 +17,20 @@ int arg_count(int argc, char **argv, int i, uint64_t def, uint64_t max, uint64_t
 	return 0;
 }
 
+int arg_u64(int argc, char **argv, int i, uint64_t def, uint64_t min, uint64_t max,
+	    uint64_t *out)
+{
+	if (argc <= i) {
+		*out = def;
+		return 0;
+	}
+	if (parse_u64(argv[i], out) || *out < min || *out > max) {
+		printf("%s: argument %d: expected a number from %lu to %lu\n", argv[0], i, min, max);
+		return -1;
+	}
+	return 0;
+}
+
 void print_tenths(uint64_t v10)
 {
 	printf("%lu.%lu", v10 / 10, v10 % 10);

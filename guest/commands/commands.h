@@ -13,7 +13,8 @@ struct command {
 };
 
 extern const struct command cmd_info, cmd_cpu_bench, cmd_mem_bench, cmd_exit_bench,
-	cmd_ipi_bench, cmd_memmap, cmd_echo, cmd_help, cmd_exit, cmd_poweroff, cmd_reboot;
+	cmd_ipi_bench, cmd_memmap, cmd_virtio_list,
+	cmd_blk_info, cmd_blk_write, cmd_blk_verify, cmd_blk_discard, cmd_blk_bench, cmd_echo, cmd_help, cmd_exit, cmd_poweroff, cmd_reboot;
 
 /* NULL-terminated, in help order (shell.c). */
 extern const struct command *const commands[];
@@ -21,6 +22,11 @@ extern const struct command *const commands[];
 /* Parses argv[i] as an optional count: absent -> def, else >= 1 and <= max.
  * Returns 0, or prints usage and returns -1. */
 int arg_count(int argc, char **argv, int i, uint64_t def, uint64_t max, uint64_t *out);
+
+/* Parses optional argument argv[i]: absent -> def, else from min to max.
+ * Returns 0, or prints what was expected and returns -1. */
+int arg_u64(int argc, char **argv, int i, uint64_t def, uint64_t min, uint64_t max,
+	    uint64_t *out);
 
 /* Prints "name: key value.d" style numbers: v10 is a value times 10. */
 void print_tenths(uint64_t v10);
