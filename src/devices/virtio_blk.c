@@ -9,6 +9,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -120,8 +121,8 @@ static int build_iov(const struct virtq_chain *c, unsigned first, unsigned count
 static uint8_t parse_data(struct virtio_blk *blk, const struct virtq_chain *c,
 			  struct blk_req *req, bool write)
 {
-	if (!write && c->read_len != HDR_SIZE)
-		return VIRTIO_BLK_S_IOERR; /* read data in device-readable buffers */
+	if (write ? c->write_len != 1 : c->read_len != HDR_SIZE)
+		return VIRTIO_BLK_S_IOERR; /* data in buffers of the wrong direction */
 	uint32_t len = write ? c->read_len - HDR_SIZE : c->write_len - 1;
 	if (len % SECTOR_SIZE || !range_ok(blk, req->sector, len / SECTOR_SIZE))
 		return VIRTIO_BLK_S_IOERR;
@@ -298,9 +299,12 @@ static void blk_report_error(struct virtio_blk *blk, const struct blk_req *req, 
 	uint64_t n = ++blk->stats.io_errors;
 	if (n & (n - 1))
 		return;
-	log_error("drive %s (%s): %s at sector %llu failed: %s; the guest gets an I/O error "
-		  "(%llu so far)", blk->drive_id, blk->path, blk_kinds[req->type].name,
-		  (unsigned long long)req->sector, strerror(-err), (unsigned long long)n);
+	char where[48] = "";
+	if (req->io.op == BLOCK_OP_READ || req->io.op == BLOCK_OP_WRITE)
+		snprintf(where, sizeof(where), " at sector %llu", (unsigned long long)req->sector);
+	log_error("drive %s (%s): %s%s failed: %s; the guest gets an I/O error (%llu so far)",
+		  blk->drive_id, blk->path, blk_kinds[req->type].name, where, strerror(-err),
+		  (unsigned long long)n);
 }
 
 static void blk_io_done(void *opaque, struct block_io *io)

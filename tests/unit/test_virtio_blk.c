@@ -1,0 +1,775 @@
+/* virtio-blk through the fake driver against a temporary image: data written is in
+ * the file and reads back, on both I/O engines (io_uring and threads); hostile
+ * chains (short header, no status, wrong directions, sector overflow, capacity
+ * edges, too many segments, huge buffers) fail alone with the right status; read-only
+ * drives refuse writes; discard and write-zeroes free blocks or zero them; host
+ * errors (injected, and a real EFBIG from RLIMIT_FSIZE) become IOERR while the device
+ * keeps working; the rate limiter parks requests and a timer resumes them; the
+ * image lock keeps a second writer out. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "devices/virtio_blk.h"
+#include "virtio_test_driver.h"
+
+#define F(bit) (1ULL << (bit))
+#define RW_FEATURES (F(VIRTIO_F_VERSION_1) | F(VIRTIO_BLK_F_SEG_MAX) | F(VIRTIO_BLK_F_BLK_SIZE) | \
+		     F(VIRTIO_BLK_F_FLUSH) | F(VIRTIO_BLK_F_DISCARD) | F(VIRTIO_BLK_F_WRITE_ZEROES))
+#define IMAGE_BYTES (4ULL << 20) /* 8192 sectors */
+#define SECTORS (IMAGE_BYTES / 512)
+#define UNTOUCHED 0xAA		 /* what a status byte holds until the device writes it */
+
+static enum block_engine uring = BLOCK_ENGINE_IO_URING, threads = BLOCK_ENGINE_THREADS;
+
+struct fixture {
+	struct vtd t;
+	struct virtio_blk *blk;
+	char path[64];
+	int fd; /* the test's own view of the image */
+};
+
+struct drive_opts {
+	bool read_only;
+	enum drive_cache cache;
+	uint64_t features;
+	struct rate_limiter_config rl;
+	const char *dir;
+	enum block_engine engine;
+};
+
+static struct fixture *fixture_new(const struct drive_opts *o)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	snprintf(f->path, sizeof(f->path), "%s/argon-blk-XXXXXX", o->dir ? o->dir : "/tmp");
+	f->fd = mkstemp(f->path);
+	assert_true(f->fd >= 0);
+	assert_int_equal(ftruncate(f->fd, IMAGE_BYTES), 0);
+	struct drive_config cfg = { .drive_id = "disk0", .path_on_host = f->path,
+				    .is_read_only = o->read_only, .cache_type = o->cache,
+				    .rate_limiter = o->rl };
+	assert_int_equal(virtio_blk_backend_new(&cfg, o->engine, &f->blk), 0);
+	uint64_t features = o->features ? o->features : RW_FEATURES;
+	assert_int_equal(vtd_init(&f->t, &virtio_blk_ops, f->blk, 64, features, 0), 0);
+	return f;
+}
+
+static void fixture_free(struct fixture *f)
+{
+	vtd_destroy(&f->t);
+	virtio_blk_backend_free(f->blk);
+	close(f->fd);
+	unlink(f->path);
+	free(f);
+}
+
+static struct fixture *rw_fixture(void **state)
+{
+	struct drive_opts o = { .engine = *state ? *(enum block_engine *)*state : uring };
+	return fixture_new(&o);
+}
+
+/* ---- A small driver: buffers, requests, completions ---- */
+
+static uint64_t header(struct fixture *f, uint32_t type, uint64_t sector)
+{
+	struct virtio_blk_req_hdr *h;
+	uint64_t gpa = vtd_alloc(&f->t, sizeof(*h), (void **)&h);
+	*h = (struct virtio_blk_req_hdr){ .type = htole32(type), .sector = htole64(sector) };
+	return gpa;
+}
+
+static uint64_t status_buf(struct fixture *f, uint8_t **st)
+{
+	uint64_t gpa = vtd_alloc(&f->t, 1, (void **)st);
+	**st = UNTOUCHED;
+	return gpa;
+}
+
+/* Offers a chain, kicks, waits for its used entry; returns the used length. */
+static uint32_t run_chain(struct fixture *f, const struct vtd_buf *bufs, int n)
+{
+	uint16_t head = vtd_add_chain(&f->t, 0, bufs, n);
+	vtd_kick(&f->t, 0);
+	assert_true(vtd_wait_used(&f->t, 0, 5000));
+	uint32_t id, len;
+	assert_int_equal(vtd_get_used(&f->t, 0, &id, &len), 1);
+	assert_int_equal(id, head);
+	return len;
+}
+
+/* IN (data device-writable) or OUT; returns the status byte. */
+static uint8_t blk_io(struct fixture *f, uint32_t type, uint64_t sector, void *data, uint32_t len)
+{
+	bool in = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID;
+	void *hva = NULL;
+	uint8_t *st;
+	struct vtd_buf bufs[3] = { { header(f, type, sector), 16, false } };
+	int n = 1;
+	if (len) {
+		bufs[n++] = (struct vtd_buf){ vtd_alloc(&f->t, len, &hva), len, in };
+		if (!in)
+			memcpy(hva, data, len);
+	}
+	bufs[n++] = (struct vtd_buf){ status_buf(f, &st), 1, true };
+	uint32_t used = run_chain(f, bufs, n);
+	if (in && *st == VIRTIO_BLK_S_OK) {
+		if (len)
+			memcpy(data, hva, len);
+		assert_int_equal(used, len + 1);
+	}
+	return *st;
+}
+
+static uint8_t segments_req(struct fixture *f, uint32_t type,
+			    const struct virtio_blk_discard_write_zeroes *segs, int nseg)
+{
+	uint32_t len = (uint32_t)nseg * sizeof(*segs);
+	void *hva;
+	uint8_t *st;
+	struct vtd_buf bufs[3] = {
+		{ header(f, type, 0), 16, false },
+		{ vtd_alloc(&f->t, len, &hva), len, false },
+		{ status_buf(f, &st), 1, true },
+	};
+	memcpy(hva, segs, len);
+	run_chain(f, bufs, 3);
+	return *st;
+}
+
+static uint8_t one_segment(struct fixture *f, uint32_t type, uint64_t sector, uint32_t n,
+			   uint32_t flags)
+{
+	struct virtio_blk_discard_write_zeroes s = { htole64(sector), htole32(n), htole32(flags) };
+	return segments_req(f, type, &s, 1);
+}
+
+static void fill(uint8_t *p, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 31 + seed);
+}
+
+static uint64_t allocated_bytes(struct fixture *f)
+{
+	struct stat st;
+	assert_int_equal(fstat(f->fd, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/* ---- Configuration and features ---- */
+
+static uint32_t config32(struct fixture *f, uint32_t off)
+{
+	uint32_t v;
+	virtio_blk_ops.read_config(&f->t.dev, off, (uint8_t *)&v, 4);
+	return le32toh(v);
+}
+
+static void config_space_describes_the_image(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	uint64_t cap;
+	virtio_blk_ops.read_config(&f->t.dev, 0, (uint8_t *)&cap, 8);
+	assert_int_equal(le64toh(cap), SECTORS);
+	assert_int_equal(config32(f, 12), VIRTIO_BLK_SEG_MAX);
+	assert_int_equal(config32(f, 20), 512);
+	assert_int_equal(config32(f, 36), VIRTIO_BLK_MAX_DISCARD_SECTORS);
+	assert_int_equal(config32(f, 40), VIRTIO_BLK_MAX_DISCARD_SEG);
+	assert_int_equal(config32(f, 52), VIRTIO_BLK_MAX_DISCARD_SEG);
+	uint8_t unmap;
+	virtio_blk_ops.read_config(&f->t.dev, 56, &unmap, 1);
+	assert_int_equal(unmap, 1);
+	uint64_t feat = virtio_blk_ops.features(&f->t.dev);
+	assert_true(feat & F(VIRTIO_BLK_F_FLUSH));
+	assert_true(feat & F(VIRTIO_BLK_F_DISCARD));
+	assert_false(feat & F(VIRTIO_BLK_F_RO));
+	fixture_free(f);
+}
+
+static void read_only_and_unsafe_drives_offer_less(void **state)
+{
+	struct drive_opts o = { .read_only = true, .cache = DRIVE_CACHE_UNSAFE,
+				.features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_BLK_F_RO) };
+	struct fixture *f = fixture_new(&o);
+	uint64_t feat = virtio_blk_ops.features(&f->t.dev);
+	assert_true(feat & F(VIRTIO_BLK_F_RO));
+	assert_false(feat & (F(VIRTIO_BLK_F_FLUSH) | F(VIRTIO_BLK_F_DISCARD) |
+			     F(VIRTIO_BLK_F_WRITE_ZEROES)));
+	/* Without a writeback cache there is nothing to flush: UNSUPP, not a fake OK. */
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0), VIRTIO_BLK_S_UNSUPP);
+	fixture_free(f);
+}
+
+/* ---- Data path ---- */
+
+static void written_data_is_in_the_image_and_reads_back(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	static uint8_t out[64 << 10], in[64 << 10], file[64 << 10];
+	fill(out, sizeof(out), 7);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 100, out, sizeof(out)), VIRTIO_BLK_S_OK);
+	assert_int_equal(pread(f->fd, file, sizeof(file), 100 * 512), sizeof(file));
+	assert_memory_equal(file, out, sizeof(out));
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 100, in, sizeof(in)), VIRTIO_BLK_S_OK);
+	assert_memory_equal(in, out, sizeof(out));
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0), VIRTIO_BLK_S_OK);
+	assert_true(vtd_interrupts(&f->t) > 0);
+	struct virtio_blk_stats s;
+	virtio_blk_get_stats(&f->t.dev, &s);
+	assert_int_equal(s.write_ops, 1);
+	assert_int_equal(s.write_bytes, sizeof(out));
+	assert_int_equal(s.read_ops, 1);
+	assert_int_equal(s.flush_ops, 1);
+	assert_int_equal(s.io_errors + s.bad_requests, 0);
+	fixture_free(f);
+}
+
+/* The header, data and status may be split anywhere (2.6.4: no framing assumed). */
+static void requests_split_across_many_buffers_work(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	uint8_t *h, *d, *st;
+	uint64_t hg = vtd_alloc(&f->t, 16 + 512, (void **)&h);
+	*(struct virtio_blk_req_hdr *)h = (struct virtio_blk_req_hdr){ .type = htole32(1),
+								       .sector = htole64(5) };
+	fill(h + 16, 512, 3);
+	uint64_t dg = vtd_alloc(&f->t, 1024, (void **)&d);
+	fill(d, 1024, 4);
+	struct vtd_buf out[] = { { hg, 8, false }, { hg + 8, 8 + 512, false }, { dg, 1000, false },
+				 { dg + 1000, 24, false }, { status_buf(f, &st), 1, true } };
+	assert_int_equal(run_chain(f, out, 5), 1);
+	assert_int_equal(*st, VIRTIO_BLK_S_OK);
+	uint8_t file[1536];
+	assert_int_equal(pread(f->fd, file, sizeof(file), 5 * 512), sizeof(file));
+	assert_memory_equal(file, h + 16, 512);
+	assert_memory_equal(file + 512, d, 1024);
+	/* IN whose status byte shares the last data buffer: 513 bytes = 1 sector + status. */
+	uint8_t *buf;
+	uint64_t bg = vtd_alloc(&f->t, 513, (void **)&buf);
+	buf[512] = UNTOUCHED;
+	struct vtd_buf in[] = { { header(f, VIRTIO_BLK_T_IN, 5), 16, false }, { bg, 513, true } };
+	assert_int_equal(run_chain(f, in, 2), 513);
+	assert_int_equal(buf[512], VIRTIO_BLK_S_OK);
+	assert_memory_equal(buf, h + 16, 512);
+	fixture_free(f);
+}
+
+/* Many requests in flight at once (as many as 256 descriptors hold), completed in
+ * whatever order the engine finishes them. */
+static void many_requests_in_flight_all_complete(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	enum { N = VIRTIO_BLK_QUEUE_SIZE / 3, LEN = 4096 };
+	uint8_t *st[N], *data[N];
+	for (int i = 0; i < N; i++) {
+		struct vtd_buf b[3] = {
+			{ header(f, VIRTIO_BLK_T_OUT, (uint64_t)i * 8), 16, false },
+			{ vtd_alloc(&f->t, LEN, (void **)&data[i]), LEN, false },
+			{ status_buf(f, &st[i]), 1, true },
+		};
+		fill(data[i], LEN, (unsigned)i);
+		vtd_add_chain(&f->t, 0, b, 3);
+	}
+	vtd_kick(&f->t, 0);
+	int done = 0;
+	uint32_t id, len;
+	while (done < N && vtd_wait_used(&f->t, 0, 5000))
+		while (vtd_get_used(&f->t, 0, &id, &len))
+			done++;
+	assert_int_equal(done, N);
+	static uint8_t file[N * LEN];
+	assert_int_equal(pread(f->fd, file, sizeof(file), 0), sizeof(file));
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(*st[i], VIRTIO_BLK_S_OK);
+		assert_memory_equal(file + (size_t)i * LEN, data[i], LEN);
+	}
+	fixture_free(f);
+}
+
+static void get_id_returns_the_drive_id_nul_padded(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	char id[VIRTIO_BLK_ID_BYTES];
+	memset(id, 'x', sizeof(id));
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_GET_ID, 0, id, sizeof(id)), VIRTIO_BLK_S_OK);
+	assert_memory_equal(id, "disk0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", VIRTIO_BLK_ID_BYTES);
+	char short_id[19];
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_GET_ID, 0, short_id, sizeof(short_id)),
+			 VIRTIO_BLK_S_IOERR);
+	fixture_free(f);
+}
+
+/* ---- Hostile requests ---- */
+
+static void short_header_is_an_io_error(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	uint8_t *st;
+	struct vtd_buf b[] = { { header(f, VIRTIO_BLK_T_IN, 0), 15, false },
+			       { status_buf(f, &st), 1, true } };
+	run_chain(f, b, 2);
+	assert_int_equal(*st, VIRTIO_BLK_S_IOERR);
+	/* A header hidden in a writable buffer is no header either. */
+	struct vtd_buf w[] = { { header(f, VIRTIO_BLK_T_IN, 0), 16, true },
+			       { status_buf(f, &st), 1, true } };
+	run_chain(f, w, 2);
+	assert_int_equal(*st, VIRTIO_BLK_S_IOERR);
+	fixture_free(f);
+}
+
+static void chain_without_status_byte_needs_reset(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	void *d;
+	struct vtd_buf b[] = { { header(f, VIRTIO_BLK_T_OUT, 0), 16, false },
+			       { vtd_alloc(&f->t, 512, &d), 512, false } };
+	assert_int_equal(run_chain(f, b, 2), 0);
+	assert_true(f->t.dev.status & VIRTIO_STATUS_NEEDS_RESET);
+	fixture_free(f);
+}
+
+static void data_in_the_wrong_direction_is_an_io_error(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	uint8_t *st, *d;
+	/* IN with a device-readable data buffer: the device must not write it. */
+	uint64_t dg = vtd_alloc(&f->t, 512, (void **)&d);
+	memset(d, 0x5a, 512);
+	struct vtd_buf in[] = { { header(f, VIRTIO_BLK_T_IN, 0), 16, false }, { dg, 512, false },
+				{ status_buf(f, &st), 1, true } };
+	run_chain(f, in, 3);
+	assert_int_equal(*st, VIRTIO_BLK_S_IOERR);
+	assert_int_equal(d[0], 0x5a);
+	/* OUT with its data device-writable: nothing to write, and not an OK either. */
+	struct vtd_buf out[] = { { header(f, VIRTIO_BLK_T_OUT, 0), 16, false }, { dg, 512, true },
+				 { status_buf(f, &st), 1, true } };
+	run_chain(f, out, 3);
+	assert_int_equal(*st, VIRTIO_BLK_S_IOERR);
+	fixture_free(f);
+}
+
+static void sector_ranges_are_checked_without_overflow(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	static uint8_t buf[1024];
+	const uint64_t bad[] = { SECTORS, SECTORS + 1, UINT64_MAX, UINT64_MAX - 1,
+				 UINT64_MAX >> 9, (UINT64_MAX >> 9) + 1, 1ULL << 55, SECTORS - 1 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, bad[i], buf, 1024), VIRTIO_BLK_S_IOERR);
+		assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, bad[i], buf, 1024), VIRTIO_BLK_S_IOERR);
+	}
+	/* The last sector is fine; a zero-length request at the very end too. */
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, SECTORS - 1, buf, 512), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, SECTORS - 2, buf, 1024), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, SECTORS, buf, 0), VIRTIO_BLK_S_OK);
+	struct stat st;
+	assert_int_equal(fstat(f->fd, &st), 0);
+	assert_int_equal(st.st_size, IMAGE_BYTES); /* nothing written past the end */
+	fixture_free(f);
+}
+
+static void partial_sectors_are_an_io_error(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	static uint8_t buf[1024];
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 0, buf, 511), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 0, buf, 513), VIRTIO_BLK_S_IOERR);
+	fixture_free(f);
+}
+
+static void unknown_request_types_are_unsupported(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	const uint32_t types[] = { 2, 3, 5, 7, VIRTIO_BLK_T_GET_LIFETIME, 12,
+				   VIRTIO_BLK_T_SECURE_ERASE, 15, 0x80000000u, UINT32_MAX };
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		assert_int_equal(blk_io(f, types[i], 0, NULL, 0), VIRTIO_BLK_S_UNSUPP);
+	/* Features the driver did not take are unsupported too. */
+	f->t.dev.driver_features &= ~F(VIRTIO_BLK_F_DISCARD);
+	assert_int_equal(one_segment(f, VIRTIO_BLK_T_DISCARD, 0, 8, 0), VIRTIO_BLK_S_UNSUPP);
+	fixture_free(f);
+}
+
+/* 255 data buffers: one more than seg_max, reachable within 256 descriptors when the
+ * first buffer holds the header and a sector. */
+static void more_segments_than_seg_max_is_an_io_error(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	struct vtd_buf b[256];
+	uint8_t *h, *st;
+	uint64_t hg = vtd_alloc(&f->t, 16 + 512, (void **)&h);
+	*(struct virtio_blk_req_hdr *)h = (struct virtio_blk_req_hdr){ .type = htole32(1) };
+	b[0] = (struct vtd_buf){ hg, 16 + 512, false };
+	for (int i = 1; i < 255; i++)
+		b[i] = (struct vtd_buf){ vtd_alloc(&f->t, 512, NULL), 512, false };
+	b[255] = (struct vtd_buf){ status_buf(f, &st), 1, true };
+	run_chain(f, b, 256);
+	assert_int_equal(*st, VIRTIO_BLK_S_IOERR);
+	/* One buffer fewer fits. */
+	b[254] = b[255];
+	run_chain(f, b, 255);
+	assert_int_equal(*st, VIRTIO_BLK_S_OK);
+	fixture_free(f);
+}
+
+static void huge_buffers_fail_alone(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	uint8_t *st;
+	/* Past guest RAM: the walker refuses the chain; no status is written. */
+	struct vtd_buf b[] = { { header(f, VIRTIO_BLK_T_IN, 0), 16, false },
+			       { 1ULL << 20, 0xfffff000u, true },
+			       { status_buf(f, &st), 1, true } };
+	assert_int_equal(run_chain(f, b, 3), 0);
+	assert_int_equal(*st, UNTOUCHED);
+	/* Inside RAM but larger than the disk: IOERR. */
+	b[1] = (struct vtd_buf){ vtd_alloc(&f->t, 8 << 20, NULL), 8 << 20, true };
+	run_chain(f, b, 3);
+	assert_int_equal(*st, VIRTIO_BLK_S_IOERR);
+	/* The device still works. */
+	uint8_t buf[512];
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 0, buf, 512), VIRTIO_BLK_S_OK);
+	assert_false(f->t.dev.status & VIRTIO_STATUS_NEEDS_RESET);
+	fixture_free(f);
+}
+
+static void discard_segments_are_checked(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	const uint32_t T = VIRTIO_BLK_T_DISCARD, Z = VIRTIO_BLK_T_WRITE_ZEROES;
+	assert_int_equal(one_segment(f, T, SECTORS - 8, 9, 0), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(one_segment(f, T, UINT64_MAX - 1, 4, 0), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(one_segment(f, Z, UINT64_MAX >> 9, 1, 0), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(one_segment(f, T, 0, VIRTIO_BLK_MAX_DISCARD_SECTORS + 1, 0),
+			 VIRTIO_BLK_S_IOERR);
+	/* 5.2.6.2: UNMAP on a discard and unknown flags anywhere are UNSUPP. */
+	assert_int_equal(one_segment(f, T, 0, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP),
+			 VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(one_segment(f, Z, 0, 8, 2), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(one_segment(f, Z, 0, 8, 0x80000000u), VIRTIO_BLK_S_UNSUPP);
+	/* Too many segments, or a length that is not whole segments. */
+	struct virtio_blk_discard_write_zeroes segs[VIRTIO_BLK_MAX_DISCARD_SEG + 1];
+	for (int i = 0; i <= VIRTIO_BLK_MAX_DISCARD_SEG; i++)
+		segs[i] = (struct virtio_blk_discard_write_zeroes){ htole64(i * 8ULL), htole32(8), 0 };
+	assert_int_equal(segments_req(f, T, segs, VIRTIO_BLK_MAX_DISCARD_SEG + 1),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(segments_req(f, T, segs, VIRTIO_BLK_MAX_DISCARD_SEG), VIRTIO_BLK_S_OK);
+	uint8_t *st;
+	struct vtd_buf odd[] = { { header(f, T, 0), 16, false },
+				 { vtd_alloc(&f->t, 24, NULL), 24, false },
+				 { status_buf(f, &st), 1, true } };
+	run_chain(f, odd, 3);
+	assert_int_equal(*st, VIRTIO_BLK_S_IOERR);
+	struct vtd_buf none[] = { { header(f, T, 0), 16, false }, { status_buf(f, &st), 1, true } };
+	run_chain(f, none, 2);
+	assert_int_equal(*st, VIRTIO_BLK_S_IOERR);
+	/* A segment of zero sectors is nothing to do. */
+	assert_int_equal(one_segment(f, T, SECTORS, 0, 0), VIRTIO_BLK_S_OK);
+	fixture_free(f);
+}
+
+static void read_only_drive_refuses_every_write(void **state)
+{
+	struct fixture *f0 = rw_fixture(state);
+	uint8_t data[4096];
+	fill(data, sizeof(data), 9);
+	assert_int_equal(pwrite(f0->fd, data, sizeof(data), 0), sizeof(data));
+	/* A second, read-only view of the same file cannot be had while it is writable. */
+	struct virtio_blk *other;
+	struct drive_config cfg = { .drive_id = "ro", .path_on_host = f0->path, .is_read_only = true };
+	assert_int_equal(virtio_blk_backend_new(&cfg, BLOCK_ENGINE_AUTO, &other), -EBUSY);
+	fixture_free(f0);
+
+	struct drive_opts o = { .read_only = true, .features = RW_FEATURES | F(VIRTIO_BLK_F_RO) };
+	struct fixture *f = fixture_new(&o);
+	assert_int_equal(pwrite(f->fd, data, sizeof(data), 0), sizeof(data));
+	uint8_t junk[4096] = { 0 }, back[4096];
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 0, junk, sizeof(junk)), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(one_segment(f, VIRTIO_BLK_T_DISCARD, 0, 8, 0), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(one_segment(f, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 0, back, sizeof(back)), VIRTIO_BLK_S_OK);
+	assert_memory_equal(back, data, sizeof(data));
+	/* Readers share: a second read-only backend opens; a writer does not. */
+	cfg.path_on_host = f->path;
+	assert_int_equal(virtio_blk_backend_new(&cfg, BLOCK_ENGINE_AUTO, &other), 0);
+	virtio_blk_backend_free(other);
+	cfg.is_read_only = false;
+	assert_int_equal(virtio_blk_backend_new(&cfg, BLOCK_ENGINE_AUTO, &other), -EBUSY);
+	fixture_free(f);
+}
+
+static void a_second_writer_is_refused_by_the_lock(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	struct virtio_blk *other;
+	struct drive_config cfg = { .drive_id = "twin", .path_on_host = f->path };
+	assert_int_equal(virtio_blk_backend_new(&cfg, BLOCK_ENGINE_AUTO, &other), -EBUSY);
+	cfg.path_on_host = "/nonexistent/argon-disk.img";
+	assert_int_equal(virtio_blk_backend_new(&cfg, BLOCK_ENGINE_AUTO, &other), -ENOENT);
+	cfg.path_on_host = "/dev/null";
+	assert_int_equal(virtio_blk_backend_new(&cfg, BLOCK_ENGINE_AUTO, &other), -EINVAL);
+	fixture_free(f);
+}
+
+/* ---- Discard and write-zeroes on the image ---- */
+
+static void discard_frees_blocks_and_reads_zeroes(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	static uint8_t data[1 << 20], back[1 << 20];
+	fill(data, sizeof(data), 1);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 0, data, sizeof(data)), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0), VIRTIO_BLK_S_OK);
+	uint64_t before = allocated_bytes(f);
+	assert_true(before >= sizeof(data));
+	assert_int_equal(one_segment(f, VIRTIO_BLK_T_DISCARD, 0, sizeof(data) / 512, 0),
+			 VIRTIO_BLK_S_OK);
+	assert_true(allocated_bytes(f) + sizeof(data) / 2 <= before);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 0, back, sizeof(back)), VIRTIO_BLK_S_OK);
+	for (size_t i = 0; i < sizeof(back); i++)
+		assert_int_equal(back[i], 0);
+	fixture_free(f);
+}
+
+static void write_zeroes_zeroes_with_and_without_unmap(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	static uint8_t data[256 << 10], back[256 << 10];
+	fill(data, sizeof(data), 2);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 0, data, sizeof(data)), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 1024, data, sizeof(data)), VIRTIO_BLK_S_OK);
+	struct virtio_blk_discard_write_zeroes segs[2] = {
+		{ htole64(8), htole32(16), 0 },
+		{ htole64(1024), htole32(sizeof(data) / 512),
+		  htole32(VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) },
+	};
+	assert_int_equal(segments_req(f, VIRTIO_BLK_T_WRITE_ZEROES, segs, 2), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 0, back, sizeof(back)), VIRTIO_BLK_S_OK);
+	assert_memory_equal(back, data, 8 * 512);
+	for (size_t i = 8 * 512; i < 24 * 512; i++)
+		assert_int_equal(back[i], 0);
+	assert_memory_equal(back + 24 * 512, data + 24 * 512, sizeof(data) - 24 * 512);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 1024, back, sizeof(back)), VIRTIO_BLK_S_OK);
+	for (size_t i = 0; i < sizeof(back); i++)
+		assert_int_equal(back[i], 0);
+	struct virtio_blk_stats s;
+	virtio_blk_get_stats(&f->t.dev, &s);
+	assert_int_equal(s.write_zeroes_ops, 1);
+	fixture_free(f);
+}
+
+/* tmpfs has PUNCH_HOLE but not ZERO_RANGE: write-zeroes without UNMAP falls back. */
+static void write_zeroes_falls_back_where_zero_range_is_missing(void **state)
+{
+	struct drive_opts o = { .dir = "/dev/shm", .engine = *(enum block_engine *)*state };
+	if (access("/dev/shm", W_OK) != 0)
+		skip();
+	struct fixture *f = fixture_new(&o);
+	static uint8_t data[300 << 10], back[300 << 10];
+	fill(data, sizeof(data), 5);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 0, data, sizeof(data)), VIRTIO_BLK_S_OK);
+	assert_int_equal(one_segment(f, VIRTIO_BLK_T_WRITE_ZEROES, 1, sizeof(data) / 512 - 2, 0),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 0, back, sizeof(back)), VIRTIO_BLK_S_OK);
+	assert_memory_equal(back, data, 512);
+	for (size_t i = 512; i < sizeof(back) - 512; i++)
+		assert_int_equal(back[i], 0);
+	assert_memory_equal(back + sizeof(back) - 512, data + sizeof(data) - 512, 512);
+	fixture_free(f);
+}
+
+/* ---- Host errors ---- */
+
+static void host_errors_fail_the_request_and_the_device_lives(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	struct block_backend *bb = virtio_blk_block_backend(f->blk);
+	uint8_t data[4096], back[4096];
+	fill(data, sizeof(data), 4);
+	block_backend_inject_error(bb, BLOCK_OP_WRITE, ENOSPC);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 0, data, sizeof(data)), VIRTIO_BLK_S_IOERR);
+	block_backend_inject_error(bb, BLOCK_OP_FLUSH, EIO);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0), VIRTIO_BLK_S_IOERR);
+	block_backend_inject_error(bb, BLOCK_OP_READ, EIO);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 0, back, sizeof(back)), VIRTIO_BLK_S_IOERR);
+	block_backend_inject_error(bb, BLOCK_OP_DISCARD, EIO);
+	assert_int_equal(one_segment(f, VIRTIO_BLK_T_DISCARD, 0, 8, 0), VIRTIO_BLK_S_IOERR);
+	for (int op = 0; op < BLOCK_OP_COUNT; op++)
+		block_backend_inject_error(bb, (enum block_op)op, 0);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 0, data, sizeof(data)), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 0, back, sizeof(back)), VIRTIO_BLK_S_OK);
+	assert_memory_equal(back, data, sizeof(data));
+	struct virtio_blk_stats s;
+	virtio_blk_get_stats(&f->t.dev, &s);
+	assert_int_equal(s.io_errors, 4);
+	assert_false(f->t.dev.status & VIRTIO_STATUS_NEEDS_RESET);
+	fixture_free(f);
+}
+
+/* A real refusal from the kernel: writes past RLIMIT_FSIZE fail with EFBIG, as a full
+ * filesystem fails with ENOSPC, partway through a request. */
+static void a_real_write_error_is_an_io_error(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	static uint8_t data[128 << 10];
+	fill(data, sizeof(data), 6);
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 64 << 10;
+	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	uint8_t at_start = blk_io(f, VIRTIO_BLK_T_OUT, 0, data, sizeof(data)); /* crosses it */
+	uint8_t past = blk_io(f, VIRTIO_BLK_T_OUT, 1024, data, 4096);
+	uint8_t below = blk_io(f, VIRTIO_BLK_T_OUT, 8, data, 4096);
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, prev);
+	assert_int_equal(at_start, VIRTIO_BLK_S_IOERR);
+	assert_int_equal(past, VIRTIO_BLK_S_IOERR);
+	assert_int_equal(below, VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 1024, data, 4096), VIRTIO_BLK_S_OK);
+	fixture_free(f);
+}
+
+static void an_image_that_shrinks_gives_io_errors(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	uint8_t buf[4096];
+	assert_int_equal(ftruncate(f->fd, 8192), 0);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 100, buf, sizeof(buf)), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 0, buf, sizeof(buf)), VIRTIO_BLK_S_OK);
+	fixture_free(f);
+}
+
+/* ---- Rate limiting, reset ---- */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void rate_limiter_parks_requests_until_tokens_return(void **state)
+{
+	/* 2 ops per 100 ms: 6 reads take at least 200 ms (2 at once, then one per 50 ms). */
+	struct drive_opts o = { .engine = *(enum block_engine *)*state,
+				.rl = { .ops = { .size = 2, .refill_time_ms = 100 } } };
+	struct fixture *f = fixture_new(&o);
+	enum { N = 6 };
+	uint8_t *st[N];
+	for (int i = 0; i < N; i++) {
+		struct vtd_buf b[] = { { header(f, VIRTIO_BLK_T_IN, 0), 16, false },
+				       { vtd_alloc(&f->t, 512, NULL), 512, true },
+				       { status_buf(f, &st[i]), 1, true } };
+		vtd_add_chain(&f->t, 0, b, 3);
+	}
+	uint64_t start = mono_ms();
+	vtd_kick(&f->t, 0);
+	int done = 0;
+	uint32_t id, len;
+	while (done < N && vtd_wait_used(&f->t, 0, 2000))
+		while (vtd_get_used(&f->t, 0, &id, &len))
+			done++;
+	uint64_t took = mono_ms() - start;
+	assert_int_equal(done, N);
+	assert_true(took >= 190);
+	assert_true(took < 1500);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(*st[i], VIRTIO_BLK_S_OK);
+	struct virtio_blk_stats s;
+	virtio_blk_get_stats(&f->t.dev, &s);
+	assert_true(s.throttled >= 4 - 1);
+	fixture_free(f);
+}
+
+static void reset_waits_for_io_in_flight(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	static uint8_t data[64 << 10];
+	for (int i = 0; i < 64; i++) {
+		void *hva;
+		uint8_t *st;
+		struct vtd_buf b[] = { { header(f, VIRTIO_BLK_T_OUT, (uint64_t)i * 128), 16, false },
+				       { vtd_alloc(&f->t, sizeof(data), &hva), sizeof(data), false },
+				       { status_buf(f, &st), 1, true } };
+		memcpy(hva, data, sizeof(data));
+		vtd_add_chain(&f->t, 0, b, 3);
+	}
+	vtd_kick(&f->t, 0);
+	pthread_mutex_lock(&f->t.dev.lock);
+	virtio_blk_ops.reset(&f->t.dev);
+	pthread_mutex_unlock(&f->t.dev.lock);
+	assert_int_equal(block_backend_inflight(virtio_blk_block_backend(f->blk)), 0);
+	fixture_free(f);
+}
+
+static void two_drives_work_side_by_side(void **state)
+{
+	struct fixture *a = rw_fixture(state), *b = rw_fixture(state);
+	uint8_t x[512], y[512], back[512];
+	fill(x, 512, 1);
+	fill(y, 512, 2);
+	assert_int_equal(blk_io(a, VIRTIO_BLK_T_OUT, 3, x, 512), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_io(b, VIRTIO_BLK_T_OUT, 3, y, 512), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_io(a, VIRTIO_BLK_T_IN, 3, back, 512), VIRTIO_BLK_S_OK);
+	assert_memory_equal(back, x, 512);
+	assert_int_equal(blk_io(b, VIRTIO_BLK_T_IN, 3, back, 512), VIRTIO_BLK_S_OK);
+	assert_memory_equal(back, y, 512);
+	fixture_free(a);
+	fixture_free(b);
+}
+
+#define BOTH(fn) cmocka_unit_test_prestate(fn, &uring), cmocka_unit_test_prestate(fn, &threads)
+
+int main(void)
+{
+	log_init("test", LOG_ERROR);
+	const struct CMUnitTest tests[] = {
+		BOTH(config_space_describes_the_image),
+		cmocka_unit_test_prestate(read_only_and_unsafe_drives_offer_less, &uring),
+		BOTH(written_data_is_in_the_image_and_reads_back),
+		BOTH(requests_split_across_many_buffers_work),
+		BOTH(many_requests_in_flight_all_complete),
+		BOTH(get_id_returns_the_drive_id_nul_padded),
+		BOTH(short_header_is_an_io_error),
+		BOTH(chain_without_status_byte_needs_reset),
+		BOTH(data_in_the_wrong_direction_is_an_io_error),
+		BOTH(sector_ranges_are_checked_without_overflow),
+		BOTH(partial_sectors_are_an_io_error),
+		BOTH(unknown_request_types_are_unsupported),
+		BOTH(more_segments_than_seg_max_is_an_io_error),
+		BOTH(huge_buffers_fail_alone),
+		BOTH(discard_segments_are_checked),
+		BOTH(read_only_drive_refuses_every_write),
+		BOTH(a_second_writer_is_refused_by_the_lock),
+		BOTH(discard_frees_blocks_and_reads_zeroes),
+		BOTH(write_zeroes_zeroes_with_and_without_unmap),
+		BOTH(write_zeroes_falls_back_where_zero_range_is_missing),
+		BOTH(host_errors_fail_the_request_and_the_device_lives),
+		BOTH(a_real_write_error_is_an_io_error),
+		BOTH(an_image_that_shrinks_gives_io_errors),
+		BOTH(rate_limiter_parks_requests_until_tokens_return),
+		BOTH(reset_waits_for_io_in_flight),
+		BOTH(two_drives_work_side_by_side),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
