@@ -1,0 +1,236 @@
+/* virtio-vsock rx: host -> guest packets. Nothing is queued as packets: connections
+ * carry flags for what they owe the guest (REQUEST, RESPONSE, data, SHUTDOWN, credit,
+ * RST) and a packet is built only when the guest has posted a buffer for it; data is
+ * read from the host socket straight into that buffer, at most the guest's credit
+ * (virtio 1.2, 5.10.6.3). When the guest posts no buffers, sockets are not read and
+ * the flags wait (5.10.6.1). */
+#include <errno.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "devices/vsock.h"
+
+#define VSOCK_RX_BUDGET 256 /* packets per pass before yielding the loop */
+
+bool vsock_queues_usable(const struct vsock *vs)
+{
+	const struct virtio_device *dev = vs->dev;
+	return vs->active && dev && (dev->status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(dev->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+static uint32_t rx_write_hdr(struct vsock *vs, const struct vsock_hdr *h)
+{
+	uint8_t raw[VSOCK_HDR_SIZE];
+	vsock_hdr_encode(h, raw);
+	virtq_chain_write(&vs->rx_chain, 0, raw, VSOCK_HDR_SIZE);
+	vs->stats.rx_packets++;
+	if (h->op == VSOCK_OP_RST)
+		vs->stats.rst_sent++;
+	return VSOCK_HDR_SIZE + h->len;
+}
+
+/* A packet of stream c; every one carries our credit (5.10.6.3), so any of them
+ * stands for a CREDIT_UPDATE. */
+static uint32_t conn_packet(struct vsock *vs, struct vsock_conn *c, uint16_t op, uint32_t flags,
+			    uint32_t len)
+{
+	struct vsock_hdr h = {
+		.src_cid = VSOCK_HOST_CID, .dst_cid = vs->guest_cid,
+		.src_port = c->host_port, .dst_port = c->guest_port,
+		.len = len, .type = VSOCK_TYPE_STREAM, .op = op, .flags = flags,
+		.buf_alloc = VSOCK_BUF_ALLOC, .fwd_cnt = c->fwd_cnt,
+	};
+	c->fwd_cnt_sent = c->fwd_cnt;
+	c->pending &= ~(uint32_t)VSOCK_P_CREDIT_UPDATE;
+	return rx_write_hdr(vs, &h);
+}
+
+static uint32_t queued_rst(struct vsock *vs)
+{
+	struct vsock_hdr h = {
+		.src_cid = VSOCK_HOST_CID, .dst_cid = vs->guest_cid,
+		.src_port = vs->rst[vs->rst_head].host_port,
+		.dst_port = vs->rst[vs->rst_head].guest_port,
+		.type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RST,
+	};
+	vs->rst_head = (vs->rst_head + 1) % VSOCK_RST_QUEUE;
+	vs->rst_count--;
+	return rx_write_hdr(vs, &h);
+}
+
+/* Host data into the held chain: at most the guest's credit, the chain's room and
+ * VSOCK_MAX_PKT_DATA. 0 when nothing was sent (no credit, no data, EOF). */
+static uint32_t rx_data(struct vsock *vs, struct vsock_conn *c)
+{
+	if (!vsock_conn_wants_read(c))
+		return 0;
+	uint32_t credit = vsock_peer_credit(c);
+	if (!credit) {
+		/* 5.10.6.3: ask once; the guest's answer (any packet) restores reading. */
+		if (!c->credit_requested)
+			vsock_conn_want(vs, c, VSOCK_P_CREDIT_REQUEST);
+		c->credit_requested = true;
+		vsock_conn_sync(vs, c);
+		return 0;
+	}
+	uint32_t room = vs->rx_chain.write_len - VSOCK_HDR_SIZE;
+	if (!room) {
+		/* A header-only buffer: use it for our credit; the data waits for the next. */
+		vsock_conn_want(vs, c, VSOCK_P_DATA);
+		return conn_packet(vs, c, VSOCK_OP_CREDIT_UPDATE, 0, 0);
+	}
+	uint32_t max = MIN(MIN(credit, room), VSOCK_MAX_PKT_DATA), covered;
+	int n = vsock_chain_iov(&vs->rx_chain, true, VSOCK_HDR_SIZE, max, vs->iov,
+				VIRTQ_MAX_SIZE, &covered);
+	ssize_t r = vsock_uds_recv(c->fd, vs->iov, n);
+	if (r > 0) {
+		c->tx_cnt += (uint32_t)r;
+		vs->stats.rx_bytes += (uint64_t)r;
+		if ((uint32_t)r == covered)
+			vsock_conn_want(vs, c, VSOCK_P_DATA); /* there may be more */
+		else
+			vsock_conn_sync(vs, c);
+		return conn_packet(vs, c, VSOCK_OP_RW, 0, (uint32_t)r);
+	}
+	if (r == -EAGAIN) {
+		vsock_conn_sync(vs, c);
+		return 0;
+	}
+	c->host_eof = true; /* EOF: the host sends no more; an error: it is gone */
+	if (r < 0)
+		vsock_conn_host_gone(vs, c);
+	else
+		vsock_conn_shutdown_local(vs, c, c->host_hup ? VSOCK_SHUTDOWN_BOTH
+							     : VSOCK_SHUTDOWN_SEND);
+	return 0;
+}
+
+static bool conn_is(const struct vsock_conn *c, enum vsock_conn_state s)
+{
+	return c->state == s;
+}
+
+/* The packet for one flag of c, or 0 when it no longer applies. */
+static uint32_t rx_one(struct vsock *vs, struct vsock_conn *c, uint32_t bit)
+{
+	bool open = conn_is(c, VSOCK_CONN_ESTABLISHED) || conn_is(c, VSOCK_CONN_CLOSING);
+	c->pending &= ~bit;
+	switch (bit) {
+	case VSOCK_P_RST:
+		return conn_packet(vs, c, VSOCK_OP_RST, 0, 0);
+	case VSOCK_P_REQUEST:
+		if (!conn_is(c, VSOCK_CONN_HOST_CONNECTING))
+			return 0;
+		c->guest_knows = true;
+		return conn_packet(vs, c, VSOCK_OP_REQUEST, 0, 0);
+	case VSOCK_P_RESPONSE:
+		return conn_is(c, VSOCK_CONN_ESTABLISHED)
+			       ? conn_packet(vs, c, VSOCK_OP_RESPONSE, 0, 0) : 0;
+	case VSOCK_P_DATA:
+		return rx_data(vs, c);
+	case VSOCK_P_CREDIT_REQUEST:
+		return conn_is(c, VSOCK_CONN_ESTABLISHED)
+			       ? conn_packet(vs, c, VSOCK_OP_CREDIT_REQUEST, 0, 0) : 0;
+	case VSOCK_P_SHUTDOWN:
+		return open ? conn_packet(vs, c, VSOCK_OP_SHUTDOWN, c->local_shut, 0) : 0;
+	case VSOCK_P_CREDIT_UPDATE:
+		return open ? conn_packet(vs, c, VSOCK_OP_CREDIT_UPDATE, 0, 0) : 0;
+	default:
+		return 0;
+	}
+}
+
+/* The most urgent packet c owes, flags in priority order (lowest bit first); flags
+ * raised meanwhile (EOF raising SHUTDOWN) are tried in the same pass. */
+static uint32_t rx_conn(struct vsock *vs, struct vsock_conn *c)
+{
+	uint32_t tried = 0;
+	for (;;) {
+		uint32_t todo = c->pending & ~tried;
+		if (!todo)
+			return 0;
+		uint32_t bit = todo & -todo;
+		tried |= bit;
+		uint32_t len = rx_one(vs, c, bit);
+		if (len)
+			return len;
+	}
+}
+
+/* The next packet for the held chain: queued RSTs first, then each waiting
+ * connection at most once, round robin. 0 when nothing can be sent now. */
+static uint32_t rx_next_packet(struct vsock *vs)
+{
+	if (vs->rst_count)
+		return queued_rst(vs);
+	for (uint32_t tries = vs->nconns; tries; tries--) {
+		struct vsock_conn *c = vsock_rx_list_pop(vs);
+		if (!c)
+			return 0;
+		uint32_t len = rx_conn(vs, c);
+		if (len && c->state == VSOCK_CONN_RST_PENDING)
+			vsock_conn_free(vs, c); /* its RST is out: the stream is over */
+		else
+			vsock_conn_want(vs, c, 0); /* back in line if it owes more */
+		if (len)
+			return len;
+	}
+	return 0;
+}
+
+/* Holds an rx chain with room for a header: 1, or 0 when the guest has none
+ * posted, or -EIO when the ring is broken. Unusable chains go back empty. */
+static int rx_take_chain(struct vsock *vs, bool *pushed)
+{
+	struct virtq *vq = &vs->dev->queues[VSOCK_QUEUE_RX];
+	for (uint32_t n = 0; !vs->rx_held; n++) {
+		if (n == VSOCK_RX_BUDGET) {
+			vsock_schedule(vs);
+			return 0;
+		}
+		int r = virtq_pop(vq, &vs->rx_chain);
+		if (r == 0 && !virtq_enable_notify(vq))
+			return 0;
+		if (r == -EIO) {
+			virtio_set_needs_reset(vs->dev, "vsock rx ring broken");
+			return -EIO;
+		}
+		if (r < 0 || (r > 0 && vs->rx_chain.write_len < VSOCK_HDR_SIZE)) {
+			vs->stats.dropped++;
+			virtq_push(vq, vs->rx_chain.head, 0);
+			*pushed = true;
+		} else if (r > 0) {
+			vs->rx_held = true;
+		}
+	}
+	return 1;
+}
+
+void vsock_rx_process(struct vsock *vs)
+{
+	if (!vsock_queues_usable(vs))
+		return;
+	struct virtq *vq = &vs->dev->queues[VSOCK_QUEUE_RX];
+	bool pushed = false;
+	for (uint32_t n = 0; vs->rst_count || vs->rx_head >= 0; n++) {
+		if (n == VSOCK_RX_BUDGET) {
+			vsock_schedule(vs); /* let other devices run; continue next pass */
+			break;
+		}
+		if (rx_take_chain(vs, &pushed) <= 0)
+			break;
+		uint32_t len = rx_next_packet(vs);
+		if (!len)
+			break; /* the chain stays held for the next packet */
+		virtq_push(vq, vs->rx_chain.head, len);
+		vs->rx_held = false;
+		pushed = true;
+	}
+	if (pushed)
+		virtio_notify_used(vs->dev, VSOCK_QUEUE_RX);
+	if (vs->tx_stalled && vs->rst_count < VSOCK_RST_QUEUE) {
+		vs->tx_stalled = false; /* room for replies again: resume tx */
+		vsock_schedule(vs);
+	}
+}
