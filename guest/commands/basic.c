@@ -1,8 +1,12 @@
 /* Small commands: echo, help, exit, poweroff, reboot; argument helpers. */
 #include "commands/commands.h"
+#include "cpu.h"
 #include "power.h"
 #include "printf.h"
+#include "pvm.h"
+#include "serial.h"
 #include "string.h"
+#include "timer.h"
 
 int arg_count(int argc, char **argv, int i, uint64_t def, uint64_t max, uint64_t *out)
 {
@@ -29,6 +33,28 @@ int arg_u64(int argc, char **argv, int i, uint64_t def, uint64_t min, uint64_t m
 		return -1;
 	}
 	return 0;
+}
+
+bool console_key_pressed(void)
+{
+	static uint64_t next;
+	uint64_t now = rdtsc();
+	bool was;
+	int c;
+
+	if ((int64_t)(now - next) < 0)
+		return false;
+	next = now + tsc_khz_upper() * 10;
+	was = irq_save();
+	serial_poll();
+	c = serial_getc();
+	irq_restore(was);
+	return c >= 0;
+}
+
+bool deadline_passed(uint64_t deadline)
+{
+	return deadline && (int64_t)(rdtsc() - deadline) >= 0;
 }
 
 void print_tenths(uint64_t v10)
