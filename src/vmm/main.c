@@ -15,8 +15,10 @@
 #include "common/log.h"
 #include "devices/legacy.h"
 #include "devices/serial.h"
+#include "devices/virtio_devices.h"
 #include "vmm/boot.h"
 #include "vmm/config.h"
+#include "vmm/config_args.h"
 #include "vmm/event_loop.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -32,8 +34,13 @@ static void usage(FILE *out)
 {
 	fputs("usage: argon-vmm [--config FILE] [--kernel PATH] [--initrd PATH] [--cmdline STR]\n"
 	      "                 [--vcpus N] [--memory MIB] [--timings] [--log-level LEVEL]\n"
+	      "                 [--disk PATH[,ro][,id=NAME][,cache=writeback|unsafe][,bw=N][,ops=N]]...\n"
+	      "                 [--net tap=NAME[,mac=MAC][,id=NAME][,bw=N][,ops=N]]...\n"
+	      "                 [--vsock cid=N,uds=PATH] [--balloon MIB[,deflate-on-oom][,stats=S]]\n"
+	      "                 [--rng[=bw=N]]\n"
 	      "Boots one VM on /dev/kvm; the guest's serial console is stdin/stdout.\n"
-	      "Options given after --config override the file's values.\n",
+	      "Options given after --config override the file's values. Rates (bw=, ops=) are\n"
+	      "per second; sizes take K, M or G.\n",
 	      out);
 }
 
@@ -49,6 +56,19 @@ static int parse_number(const char *opt, const char *arg, long long min, long lo
 	}
 	*out = v;
 	return 0;
+}
+
+static int apply_device_option(struct options *o, int c, const char *arg)
+{
+	char err[512];
+	int rc = c == 'D' ? config_arg_disk(&o->cfg, arg, err, sizeof(err))
+		 : c == 'N' ? config_arg_net(&o->cfg, arg, err, sizeof(err))
+		 : c == 'S' ? config_arg_vsock(&o->cfg, arg, err, sizeof(err))
+		 : c == 'B' ? config_arg_balloon(&o->cfg, arg, err, sizeof(err))
+			    : config_arg_rng(&o->cfg, arg, err, sizeof(err));
+	if (rc)
+		log_error("%s", err);
+	return rc;
 }
 
 static int apply_option(struct options *o, int c, const char *arg)
@@ -80,6 +100,12 @@ static int apply_option(struct options *o, int c, const char *arg)
 	case 't':
 		o->timings = true;
 		return 0;
+	case 'D':
+	case 'N':
+	case 'S':
+	case 'B':
+	case 'R':
+		return apply_device_option(o, c, arg);
 	case 'l':
 		if (log_level_parse(arg) < 0) {
 			log_error("--log-level '%s': expected error, warn, info or debug", arg);
@@ -99,6 +125,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "initrd", required_argument, NULL, 'i' }, { "cmdline", required_argument, NULL, 'a' },
 		{ "vcpus", required_argument, NULL, 'n' },  { "memory", required_argument, NULL, 'm' },
 		{ "timings", no_argument, NULL, 't' },	    { "log-level", required_argument, NULL, 'l' },
+		{ "disk", required_argument, NULL, 'D' },   { "net", required_argument, NULL, 'N' },
+		{ "vsock", required_argument, NULL, 'S' },  { "balloon", required_argument, NULL, 'B' },
+		{ "rng", optional_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },	    { "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
@@ -200,6 +229,29 @@ static int block_host_signals(void)
 	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
+/* Device backends open their files, taps and sockets here, before anything runs. */
+static int create_devices(struct vm *vm, const struct vm_config *cfg)
+{
+	int err = 0;
+	for (int i = 0; !err && i < cfg->ndrives; i++)
+		err = virtio_blk_create(vm, &cfg->drives[i]);
+	for (int i = 0; !err && i < cfg->nnets; i++)
+		err = virtio_net_create(vm, &cfg->nets[i]);
+	if (!err && cfg->vsock.enabled)
+		err = virtio_vsock_create(vm, &cfg->vsock);
+	if (!err && cfg->entropy.enabled)
+		err = virtio_rng_create(vm, &cfg->entropy);
+	if (!err && cfg->balloon.enabled)
+		err = virtio_balloon_create(vm, &cfg->balloon);
+	if (!err)
+		return 0;
+	/* The device logged what was wrong; map the cause to a status. */
+	return err == -ENOENT || err == -EACCES || err == -EBUSY || err == -EAGAIN ||
+			       err == -EWOULDBLOCK
+		       ? EXIT_NO_FILE
+		       : err == -EINVAL ? EXIT_USAGE : EXIT_HOST_RESOURCE;
+}
+
 static int run_vm(struct options *o, uint64_t start)
 {
 	struct vm vm;
@@ -211,6 +263,8 @@ static int run_vm(struct options *o, uint64_t start)
 		log_error("platform devices: cannot register");
 		status = EXIT_INTERNAL;
 	}
+	if (!status)
+		status = create_devices(&vm, &o->cfg);
 	if (!status)
 		status = boot_prepare(&vm, &o->cfg);
 	int sigfd = status ? -1 : block_host_signals();
