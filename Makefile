@@ -11,7 +11,11 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 	-Wno-unused-parameter
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARNINGS) -Isrc -D_GNU_SOURCE -MMD -MP
-LDLIBS := -lpthread -ljansson -luring -lz -llz4 -lzstd -llzma -lbz2 -llzo2 -lutil
+# The small libraries are linked statically: nothing to map and relocate at start,
+# and codec code a boot does not use never becomes resident (measured: RssFile
+# 1.9 MiB -> see README). libc stays shared.
+LDLIBS := -Wl,-Bstatic -ljansson -luring -lz -llz4 -lzstd -llzma -lbz2 -llzo2 -Wl,-Bdynamic \
+	-lpthread -lutil
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # The VMM's library: everything but the mains, shared by argon-vmm and the unit tests.

@@ -122,7 +122,9 @@ static int bz_load_raw(struct guest_mem *mem, const char *name, const uint8_t *d
 				   (unsigned long long)guest_mem_low_end(mem));
 	uint8_t *dst = guest_mem_ptr(mem, load, need);
 	memcpy(dst, data + h->pm_offset, code_len);
-	memset(dst + code_len, 0, need - code_len);
+	if (!mem->zero_filled) /* fresh memory is already zero */
+		memset(dst + code_len, 0, need - code_len);
+	mem->zero_filled = false;
 	out->entry_kind = BOOT_ENTRY_LINUX64;
 	out->entry = load + BP_ENTRY64_OFFSET;
 	out->load_start = load;

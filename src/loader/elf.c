@@ -130,7 +130,8 @@ static int elf_check_segments(struct elf_image *im, const struct guest_mem *mem,
 	return 0;
 }
 
-/* Second pass: file bytes to p_paddr, the rest of p_memsz (bss) zeroed. */
+/* Second pass: file bytes to p_paddr, the rest of p_memsz (bss) zeroed unless the
+ * memory is still as created (all zero). */
 static void elf_copy_segments(const struct elf_image *im, struct guest_mem *mem)
 {
 	for (unsigned i = 0; i < im->eh.e_phnum; i++) {
@@ -139,8 +140,10 @@ static void elf_copy_segments(const struct elf_image *im, struct guest_mem *mem)
 			continue;
 		uint8_t *dst = guest_mem_ptr(mem, ph.p_paddr, ph.p_memsz);
 		memcpy(dst, im->data + ph.p_offset, ph.p_filesz);
-		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		if (!mem->zero_filled)
+			memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 	}
+	mem->zero_filled = false;
 }
 
 /* Walks one note list (Elf64_Nhdr; name and desc each start on an align boundary

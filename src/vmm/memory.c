@@ -32,6 +32,7 @@ static int map_regions(struct guest_mem *mem, int fd)
 	if (p == MAP_FAILED)
 		return -errno;
 	mem->mapping = p;
+	mem->zero_filled = true;
 	uint64_t offset = 0;
 	for (int i = 0; i < mem->nregions; i++) {
 		mem->regions[i].hva = mem->mapping + offset;

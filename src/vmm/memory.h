@@ -21,6 +21,9 @@ struct guest_mem {
 	uint64_t ram_size; /* total RAM bytes, sum of the regions */
 	int memfd;	   /* -1 when the memory is not memfd-backed (unit tests) */
 	uint8_t *mapping;  /* the single host mapping of all regions */
+	/* True until a loader has written: fresh memory reads as zero, so a kernel's bss
+	 * need not be cleared (clearing 5 MiB costs ~1,300 page faults at boot). */
+	bool zero_filled;
 };
 
 /* Lays out ram_size bytes around the MMIO hole (see arch/x86/layout.h), backed by a

@@ -14,6 +14,7 @@ static void small_guest_has_one_region(void **state)
 	struct guest_mem mem;
 	assert_int_equal(guest_mem_create_anon(&mem, MIB(128)), 0);
 	assert_int_equal(mem.nregions, 1);
+	assert_true(mem.zero_filled); /* loaders rely on it to skip clearing bss */
 	assert_int_equal(guest_mem_low_end(&mem), MIB(128));
 	assert_non_null(guest_mem_ptr(&mem, 0, MIB(128)));
 	assert_null(guest_mem_ptr(&mem, 0, MIB(128) + 1));
