@@ -24,7 +24,7 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,$(GUEST_DIR)/argon-guest.ld \
 	-Wl,--build-id=none -Wl,-n -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments
 
 GUEST_SRCS := $(wildcard $(GUEST_DIR)/*.c $(GUEST_DIR)/commands/*.c $(GUEST_DIR)/lib/*.c \
-	$(GUEST_DIR)/virtio/*.c $(GUEST_DIR)/net/*.c)
+	$(GUEST_DIR)/virtio/*.c $(GUEST_DIR)/net/*.c $(GUEST_DIR)/vsock/*.c)
 GUEST_ASMS := $(wildcard $(GUEST_DIR)/*.S)
 GUEST_OBJS := $(GUEST_ASMS:$(GUEST_DIR)/%.S=$(GUEST_OUT)/%.o) \
 	$(GUEST_SRCS:$(GUEST_DIR)/%.c=$(GUEST_OUT)/%.o)
