@@ -341,6 +341,13 @@ static void balloon_queue_notify(struct virtio_device *dev, uint32_t q)
 		pages_process(b, q);
 }
 
+/* The VM is going away: release the backend with the device. */
+static void balloon_destroy(struct virtio_device *dev)
+{
+	virtio_balloon_backend_free(dev->backend);
+	dev->backend = NULL;
+}
+
 #define BALLOON_OPS(queues)                                                            \
 	{                                                                              \
 		.name = "virtio-balloon", .device_id = VIRTIO_ID_BALLOON,              \
@@ -348,7 +355,7 @@ static void balloon_queue_notify(struct virtio_device *dev, uint32_t q)
 		.config_size = BALLOON_CONFIG_SIZE, .features = balloon_features,      \
 		.read_config = balloon_read_config, .write_config = balloon_write_config, \
 		.activate = balloon_activate, .reset = balloon_reset,                  \
-		.queue_notify = balloon_queue_notify,                                  \
+		.queue_notify = balloon_queue_notify, .destroy = balloon_destroy,      \
 	}
 
 /* 5.5.2: statsq exists only with VIRTIO_BALLOON_F_STATS_VQ. */

@@ -586,6 +586,13 @@ static void blk_queue_notify(struct virtio_device *dev, uint32_t q)
 		blk_process_queue(blk);
 }
 
+/* The VM is going away: release the backend with the device. */
+static void blk_destroy(struct virtio_device *dev)
+{
+	virtio_blk_backend_free(dev->backend);
+	dev->backend = NULL;
+}
+
 const struct virtio_device_ops virtio_blk_ops = {
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,
@@ -597,6 +604,7 @@ const struct virtio_device_ops virtio_blk_ops = {
 	.activate = blk_activate,
 	.reset = blk_reset,
 	.queue_notify = blk_queue_notify,
+	.destroy = blk_destroy,
 };
 
 /* ---- Construction ---- */

@@ -201,6 +201,13 @@ static void rng_queue_notify(struct virtio_device *dev, uint32_t q)
 		rng_process(rng);
 }
 
+/* The VM is going away: release the backend with the device. */
+static void rng_destroy(struct virtio_device *dev)
+{
+	virtio_rng_backend_free(dev->backend);
+	dev->backend = NULL;
+}
+
 const struct virtio_device_ops virtio_rng_ops = {
 	.name = "virtio-rng",
 	.device_id = VIRTIO_ID_RNG,
@@ -210,6 +217,7 @@ const struct virtio_device_ops virtio_rng_ops = {
 	.activate = rng_activate,
 	.reset = rng_reset,
 	.queue_notify = rng_queue_notify,
+	.destroy = rng_destroy,
 };
 
 int virtio_rng_backend_new(const struct entropy_config *cfg, struct virtio_rng **out)

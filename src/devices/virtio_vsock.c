@@ -162,6 +162,13 @@ static void vsock_queue_notify(struct virtio_device *dev, uint32_t q)
 	/* The event queue only holds buffers for events argon does not send yet. */
 }
 
+/* The VM is going away: close every connection and the listening socket. */
+static void vsock_destroy(struct virtio_device *dev)
+{
+	vsock_backend_destroy(dev->backend);
+	dev->backend = NULL;
+}
+
 static const struct virtio_device_ops vsock_ops = {
 	.name = "virtio-vsock",
 	.device_id = VIRTIO_ID_VSOCK,
@@ -173,6 +180,7 @@ static const struct virtio_device_ops vsock_ops = {
 	.activate = vsock_activate,
 	.reset = vsock_reset,
 	.queue_notify = vsock_queue_notify,
+	.destroy = vsock_destroy,
 };
 
 const struct virtio_device_ops *vsock_device_ops(void)

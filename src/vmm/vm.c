@@ -15,6 +15,7 @@
 #include "common/exit_status.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "devices/virtio/virtio.h"
 #include "vmm/event_loop.h"
 #include "vmm/vcpu.h"
 
@@ -202,6 +203,9 @@ int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib)
 
 void vm_destroy(struct vm *vm)
 {
+	for (int i = 0; i < vm->nvirtio; i++)
+		virtio_mmio_destroy(vm->virtio[i]);
+	vm->nvirtio = 0;
 	for (int i = 0; vm->vcpus && i < vm->nvcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);

@@ -325,6 +325,21 @@ int virtio_mmio_create(struct vm *vm, const struct virtio_device_ops *ops, void 
 	return 0;
 }
 
+void virtio_mmio_destroy(struct virtio_device *dev)
+{
+	if (!dev)
+		return;
+	if (dev->ops->destroy)
+		dev->ops->destroy(dev);
+	for (uint32_t q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (dev->notify_fds[q] >= 0)
+			close(dev->notify_fds[q]);
+	if (dev->irq_fd >= 0)
+		close(dev->irq_fd);
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+}
+
 static void raise_interrupt(struct virtio_device *dev, uint32_t why)
 {
 	__atomic_or_fetch(&dev->interrupt_status, why, __ATOMIC_RELEASE);

@@ -60,6 +60,9 @@ struct virtio_device_ops {
 	/* The driver notified queue q (or the transport re-polls it). Runs on the event
 	 * loop thread with dev->lock held. */
 	void (*queue_notify)(struct virtio_device *dev, uint32_t q);
+	/* The VM is going away (its vCPUs and event loop have stopped): release the
+	 * backend (files, sockets, memory). May be NULL. */
+	void (*destroy)(struct virtio_device *dev);
 };
 
 struct virtio_notify_ctx {
@@ -99,6 +102,10 @@ static inline bool virtio_has_feature(const struct virtio_device *dev, unsigned 
  * *out set, or -errno. */
 int virtio_mmio_create(struct vm *vm, const struct virtio_device_ops *ops, void *backend,
 		       struct virtio_device **out);
+
+/* Tears the device down with its VM: ops->destroy, then the transport's fds. Call
+ * after the vCPUs and the event loop have stopped. */
+void virtio_mmio_destroy(struct virtio_device *dev);
 
 /* Raises the used-buffer interrupt when virtq_should_notify() says the driver wants it. */
 void virtio_notify_used(struct virtio_device *dev, uint32_t q);
