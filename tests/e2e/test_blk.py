@@ -101,3 +101,20 @@ def test_a_locked_image_is_refused(tmp_path, console):
     r = run_guest("info", extra=["--disk", disk])
     assert r.returncode == 66, r.stderr
     assert disk in r.stderr and "lock" in r.stderr.lower()
+
+
+def test_rate_limiter_holds_the_bandwidth(tmp_path, console):
+    """A 10 MiB/s bucket (full at start, as Firecracker's) and a 40 MiB write: after the
+    first 10 MiB the rest must take 3 s, within 10%."""
+    import time
+    disk = image(tmp_path / "d.img", 64)
+    rate = 10 * MIB
+    c = console(["--disk", f"{disk},bw=10M", "--kernel", __import__("conftest").GUEST,
+                 "--cmdline", 'console=ttyS0 argon.cmd="blk-write 0 40 5"'])
+    c.expect(b"argon-guest: ready")
+    start = time.monotonic()
+    c.expect(b"blk-write: disk 0 bytes 41943040 flushed", timeout=30)
+    elapsed = time.monotonic() - start
+    expected = (40 * MIB - rate) / rate
+    assert abs(elapsed - expected) <= 0.1 * expected, (elapsed, expected)
+    assert c.wait() == 0
