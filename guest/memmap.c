@@ -112,6 +112,15 @@ uint64_t phys_alloc(uint64_t size, uint64_t align, uint64_t limit)
 	return 0;
 }
 
+uint64_t phys_free_bytes(void)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < nfree; i++)
+		sum += free_ranges[i].end - free_ranges[i].start;
+	return sum;
+}
+
 uint64_t phys_largest_free(uint64_t align)
 {
 	uint64_t best = 0;

@@ -26,6 +26,9 @@ void phys_init(void);
  * or 0. Memory is never freed. */
 uint64_t phys_alloc(uint64_t size, uint64_t align, uint64_t limit);
 
+/* Bytes phys_alloc could still hand out, in all ranges. */
+uint64_t phys_free_bytes(void);
+
 /* Largest block phys_alloc could still return with the given alignment. */
 uint64_t phys_largest_free(uint64_t align);
 
