@@ -17,10 +17,15 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -738,6 +743,64 @@ static void two_drives_work_side_by_side(void **state)
 	fixture_free(b);
 }
 
+/* ---- The fallback engine ---- */
+
+static void count_done(void *opaque, struct block_io *io)
+{
+	(*(int *)opaque)++;
+}
+
+/* In a child: io_uring_setup refused by seccomp, as a jailed VMM may find it. */
+static int fallback_child(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 2;
+	unsetenv("ARGON_BLOCK_ENGINE");
+	char path[] = "/tmp/argon-blk-XXXXXX";
+	int fd = mkstemp(path);
+	struct block_backend *bb;
+	if (fd < 0 || ftruncate(fd, 1 << 20) ||
+	    block_backend_open(path, false, "fallback", 8, BLOCK_ENGINE_AUTO, &bb))
+		return 3;
+	unlink(path);
+	if (strcmp(block_backend_engine_name(bb), "threads") != 0)
+		return 4;
+	static uint8_t buf[64 << 10], back[64 << 10];
+	fill(buf, sizeof(buf), 8);
+	struct iovec iov[2] = { { buf, 4096 }, { buf + 4096, sizeof(buf) - 4096 } };
+	struct block_io io = { .op = BLOCK_OP_WRITE, .offset = 8192, .iov = iov, .iovcnt = 2,
+			       .sync = true };
+	int done = 0;
+	if (block_backend_submit(bb, &io))
+		return 5;
+	block_backend_kick(bb);
+	block_backend_drain(bb, count_done, &done);
+	if (done != 1 || io.result || pread(fd, back, sizeof(back), 8192) != sizeof(back) ||
+	    memcmp(back, buf, sizeof(buf)) != 0)
+		return 6;
+	block_backend_close(bb);
+	return 0;
+}
+
+static void refused_io_uring_falls_back_to_threads(void **state)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fallback_child());
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 #define BOTH(fn) cmocka_unit_test_prestate(fn, &uring), cmocka_unit_test_prestate(fn, &threads)
 
 int main(void)
@@ -770,6 +833,7 @@ int main(void)
 		BOTH(rate_limiter_parks_requests_until_tokens_return),
 		BOTH(reset_waits_for_io_in_flight),
 		BOTH(two_drives_work_side_by_side),
+		cmocka_unit_test(refused_io_uring_falls_back_to_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
