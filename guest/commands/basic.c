@@ -74,7 +74,7 @@ static int help(int argc, char **argv)
 {
 	(void)argc, (void)argv;
 	for (const struct command *const *c = commands; *c; c++)
-		printf("  %-12s %-10s %s\n", (*c)->name, (*c)->usage, (*c)->help);
+		printf("  %-14s %-26s %s\n", (*c)->name, (*c)->usage, (*c)->help);
 	return STATUS_OK;
 }
 
