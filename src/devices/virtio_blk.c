@@ -722,9 +722,11 @@ int virtio_blk_create(struct vm *vm, const struct drive_config *cfg)
 	err = blk_attach(blk, dev);
 	if (err)
 		return err; /* the VM does not start; the device goes with it */
-	log_info("drive %s: %s, %llu sectors, %s, %s, I/O by %s", blk->drive_id, blk->path,
-		 (unsigned long long)blk->capacity, blk->read_only ? "read-only" : "read-write",
-		 blk->writeback ? "flush honoured" : "cache unsafe (no flush)",
+	log_info("drive %s: %s, %llu sectors, %s, I/O by %s", blk->drive_id, blk->path,
+		 (unsigned long long)blk->capacity,
+		 blk->read_only	   ? "read-only"
+		 : blk->writeback ? "read-write, flushes reach the disk"
+				  : "read-write, cache unsafe (no flush)",
 		 block_backend_engine_name(blk->bb));
 	return 0;
 }
