@@ -19,7 +19,7 @@ LDLIBS := -Wl,-Bstatic -ljansson -luring -lz -llz4 -lzstd -llzma -lbz2 -llzo2 -W
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # The VMM's library: everything but the mains, shared by argon-vmm and the unit tests.
-LIB_SRCS := $(wildcard src/common/*.c src/vmm/*.c src/arch/x86/*.c src/loader/*.c \
+LIB_SRCS := $(wildcard src/common/*.c src/vmm/*.c src/arch/x86/*.c src/loader/*.c src/api/*.c \
 	src/devices/*.c src/devices/virtio/*.c)
 LIB_SRCS := $(filter-out src/vmm/main.c,$(LIB_SRCS))
 CLI_SRCS := $(wildcard src/cli/*.c) src/common/log.c
@@ -32,7 +32,7 @@ ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASAN_BUILD)/obj/%.o)
 UNIT_SUPPORT_OBJS := $(UNIT_SUPPORT_SRCS:%.c=$(ASAN_BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(ASAN_BUILD)/tests/%)
 
-.PHONY: all asan run test unit e2e deps guest clean fuzz bench
+.PHONY: all asan run test unit e2e deps guest clean fuzz fuzz-run bench
 all: $(BUILD)/argon-vmm $(BUILD)/argon guest
 
 $(BUILD)/obj/%.o: %.c
@@ -90,6 +90,30 @@ test: deps
 
 bench: all
 	bench/run-all.sh
+
+# libFuzzer targets (clang): every tests/fuzz/fuzz_*.c against the whole library.
+FUZZ_CC := clang-14
+FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -Itests/unit/support -Wall -Wextra \
+	-Wno-unused-parameter -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) $(UNIT_SUPPORT_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_SECONDS ?= 60
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) -o $@ $(LDLIBS)
+
+fuzz:
+	@scripts/install-deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+# Runs each target for FUZZ_SECONDS and prints its execution count.
+fuzz-run: fuzz
+	@scripts/run-fuzzers.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 clean:
 	rm -rf $(BUILD)

@@ -233,6 +233,15 @@ static void mmio_write(void *opaque, uint64_t offset, const uint8_t *data, uint3
 	pthread_mutex_unlock(&dev->lock);
 }
 
+void virtio_mmio_access(struct virtio_device *dev, uint64_t offset, uint8_t *data, uint32_t len,
+			bool is_write)
+{
+	if (is_write)
+		mmio_write(dev, offset, data, len);
+	else
+		mmio_read(dev, offset, data, len);
+}
+
 static const struct bus_device_ops virtio_mmio_ops = {
 	.name = "virtio-mmio",
 	.read = mmio_read,

@@ -103,6 +103,10 @@ static inline bool virtio_has_feature(const struct virtio_device *dev, unsigned 
 int virtio_mmio_create(struct vm *vm, const struct virtio_device_ops *ops, void *backend,
 		       struct virtio_device **out);
 
+/* A register or configuration access as a vCPU makes it (tests and fuzzing). */
+void virtio_mmio_access(struct virtio_device *dev, uint64_t offset, uint8_t *data, uint32_t len,
+			bool is_write);
+
 /* Tears the device down with its VM: ops->destroy, then the transport's fds. Call
  * after the vCPUs and the event loop have stopped. */
 void virtio_mmio_destroy(struct virtio_device *dev);
