@@ -67,9 +67,11 @@ def parse_fields(text):
 class Console:
     """A running VMM whose console we read with deadlines."""
 
-    def __init__(self, args, env=None):
-        self.proc = subprocess.Popen([VMM] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env or vmm_env())
+    def __init__(self, args, env=None, prefix=None):
+        # prefix runs the VMM under another command (e.g. "ip netns exec NS").
+        self.proc = subprocess.Popen((prefix or []) + [VMM] + args, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=env or vmm_env())
         self.buffer = b""
 
     def expect(self, marker, timeout=30):
@@ -112,8 +114,8 @@ class Console:
 def console():
     started = []
 
-    def start(args, env=None):
-        c = Console(args, env)
+    def start(args, env=None, prefix=None):
+        c = Console(args, env, prefix)
         started.append(c)
         return c
 
