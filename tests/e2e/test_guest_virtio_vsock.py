@@ -100,7 +100,7 @@ def test_guest_echoes_host_connections_with_credit(tmp_path, console):
         s.close()
         assert got == data
     assert c.wait(timeout=30) == 0
-    assert re.search(rb"vsock-echo: connections 2 bytes %d" % (10 + (3 << 20)), c.buffer)
+    assert re.search(rb"vsock-echo: connections 2 bytes %d dropped 0" % (10 + (3 << 20)), c.buffer)
 
 
 def test_bench_both_directions(tmp_path):
