@@ -14,8 +14,9 @@ static int virtio_list(int argc, char **argv)
 	for (int i = 0; i < virtio_count(); i++) {
 		struct virtio_dev *d = virtio_at(i);
 
-		printf("virtio-list: %d %s id %u version %u base 0x%lx gsi %u\n", i,
-		       virtio_name(d->device_id), d->device_id, d->version, d->base, d->gsi);
+		printf("virtio-list: %d %s id %u version %u base 0x%lx gsi %u irqs %lu\n", i,
+		       virtio_name(d->device_id), d->device_id, d->version, d->base, d->gsi,
+		       d->irqs);
 	}
 	printf("virtio-list: devices %d\n", virtio_count());
 	return STATUS_OK;

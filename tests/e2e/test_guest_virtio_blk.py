@@ -33,7 +33,7 @@ def image(tmp_path, size_mib=32):
 def test_virtio_list_and_blk_info(tmp_path):
     r = run_guest("virtio-list;blk-info", extra=["--disk", image(tmp_path)])
     assert r.returncode == 0, r.stdout + r.stderr
-    assert re.search(r"^virtio-list: 0 blk id 2 version 2 base 0xd0000000 gsi \d+$", r.stdout, re.M)
+    assert re.search(r"^virtio-list: 0 blk id 2 version 2 base 0xd0000000 gsi \d+ irqs \d+$", r.stdout, re.M)
     info = dict(re.findall(r"^blk-info: (\w+) (\S+)", r.stdout, re.M))
     assert int(info["capacity_bytes"]) == 32 * MIB
     assert info["read_only"] == "0"
