@@ -44,6 +44,7 @@ static int write_cmdline(struct vm *vm, const char *cmdline, struct boot_info_in
 		return EXIT_USAGE;
 	}
 	memcpy(dst, cmdline, len + 1);
+	log_info("kernel command line: %s", cmdline);
 	in->cmdline_gpa = LAYOUT_CMDLINE;
 	in->cmdline_len = (uint32_t)len;
 	return 0;
@@ -66,9 +67,35 @@ static char *cmdline_with_devices(struct vm *vm, const char *cmdline)
 	return s;
 }
 
-static int place_cmdline(struct vm *vm, const char *user_cmdline, struct boot_info_input *in)
+/* As Firecracker does: a drive marked is_root_device becomes root= unless the user
+ * gave one. Drives are created in configuration order, so drive i is /dev/vd('a'+i). */
+static void root_device_arg(const struct vm_config *cfg, const char *cmdline, char *out,
+			    size_t len)
 {
-	char *cmdline = cmdline_with_devices(vm, user_cmdline);
+	out[0] = '\0';
+	if (strstr(cmdline, "root=") == cmdline || strstr(cmdline, " root="))
+		return;
+	for (int i = 0; i < cfg->ndrives && i < 26; i++) {
+		if (cfg->drives[i].is_root_device) {
+			snprintf(out, len, " root=/dev/vd%c %s", 'a' + i,
+				 cfg->drives[i].is_read_only ? "ro" : "rw");
+			return;
+		}
+	}
+}
+
+static int place_cmdline(struct vm *vm, const struct vm_config *cfg, struct boot_info_input *in)
+{
+	const char *user = cfg->cmdline ? cfg->cmdline : CONFIG_DEFAULT_CMDLINE;
+	char root[32];
+	root_device_arg(cfg, user, root, sizeof(root));
+	char *with_root = malloc(strlen(user) + sizeof(root));
+	if (!with_root)
+		return EXIT_HOST_RESOURCE;
+	strcpy(with_root, user);
+	strcat(with_root, root);
+	char *cmdline = cmdline_with_devices(vm, with_root);
+	free(with_root);
 	if (!cmdline)
 		return EXIT_HOST_RESOURCE;
 	int status = write_cmdline(vm, cmdline, in);
@@ -133,7 +160,7 @@ int boot_prepare(struct vm *vm, const struct vm_config *cfg)
 	memset(&img, 0, sizeof(img));
 	int status = load_images(vm, cfg, &img, &in);
 	if (!status)
-		status = place_cmdline(vm, cfg->cmdline ? cfg->cmdline : CONFIG_DEFAULT_CMDLINE, &in);
+		status = place_cmdline(vm, cfg, &in);
 	if (!status)
 		status = build_firmware(vm, &in);
 	if (status)
