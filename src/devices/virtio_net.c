@@ -74,6 +74,7 @@ struct virtio_net {
 	uint8_t mac[6];
 	bool active;	  /* DRIVER_OK seen and not reset since */
 	bool mergeable;	  /* VIRTIO_NET_F_MRG_RXBUF negotiated */
+	bool guest_csum;  /* VIRTIO_NET_F_GUEST_CSUM negotiated */
 	bool polling;	  /* EPOLLIN interest on the tap */
 	bool tap_gone;	  /* EOF or hang-up: the tap is out of the loop for good */
 	bool read_error_logged;
@@ -228,9 +229,9 @@ static void tx_send(struct virtio_net *net)
 	net->tx_pending = false;
 }
 
-/* Takes the next chain into tx_chain: 1 when one is ready to send, 0 when the queue
- * is empty (notifications re-enabled), -1 when the ring is broken. A malformed chain
- * is returned at once and counted; *pushed tells the caller to interrupt. */
+/* Takes the next chain into tx_chain: 1 when one is ready to send, 2 when it was
+ * malformed (returned at once, counted, *pushed set), 0 when the queue is empty
+ * (notifications re-enabled), -1 when the ring is broken. */
 static int tx_next(struct virtio_net *net, bool *pushed)
 {
 	struct virtq *vq = &net->dev->queues[VIRTIO_NET_TXQ];
@@ -408,6 +409,10 @@ static enum rx_read_result rx_read(struct virtio_net *net)
 		net->stats.rx_dropped++;
 		return RX_READ_SKIPPED;
 	}
+	/* 5.1.6.4.1: without GUEST_CSUM, flags are zero (the tap may set DATA_VALID; with
+	 * no offloads it never hands out a partial checksum or a GSO frame). */
+	if (!net->guest_csum)
+		net->rx.frame[offsetof(struct virtio_net_hdr, flags)] = 0;
 	net->rx.len = (uint32_t)n;
 	net->rx.off = 0;
 	net->rx.charged = false;
@@ -560,6 +565,7 @@ static int net_activate(struct virtio_device *dev)
 	if (err)
 		return err;
 	net->mergeable = virtio_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
+	net->guest_csum = virtio_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM);
 	net->active = true;
 	net->rx.waiting = false;
 	rx_set_polling(net);
@@ -595,6 +601,13 @@ static void net_queue_notify(struct virtio_device *dev, uint32_t q)
 	}
 }
 
+/* The VM is going away: release the backend with the device. */
+static void net_destroy(struct virtio_device *dev)
+{
+	virtio_net_backend_free(dev->backend);
+	dev->backend = NULL;
+}
+
 const struct virtio_device_ops virtio_net_ops = {
 	.name = "virtio-net",
 	.device_id = VIRTIO_ID_NET,
@@ -606,6 +619,7 @@ const struct virtio_device_ops virtio_net_ops = {
 	.activate = net_activate,
 	.reset = net_reset,
 	.queue_notify = net_queue_notify,
+	.destroy = net_destroy,
 };
 
 /* ---- Construction ---- */

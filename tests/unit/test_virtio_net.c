@@ -384,6 +384,26 @@ static void rx_frame_too_big_is_dropped(void **state)
 	used_is(f, RXQ, h_big, HDR + sizeof(frame));
 }
 
+/* 5.1.6.4.1 (virtio 1.2): flags reach the guest only with GUEST_CSUM. */
+static void rx_flags_need_guest_csum(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t msg[HDR + 64] = { 2 /* VIRTIO_NET_HDR_F_DATA_VALID */ }, *b1, *b2;
+	uint16_t h1 = post_rx(f, 256, &b1);
+	assert_int_equal(send(f->host, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
+	assert_int_equal(vtd_wait_used(&f->t, RXQ, 1000), 1);
+	used_is(f, RXQ, h1, sizeof(msg));
+	assert_int_equal(b1[0], 0);
+	/* The same driver again, now with GUEST_CSUM. */
+	f->t.dev.driver_features |= F(VIRTIO_NET_F_GUEST_CSUM);
+	assert_int_equal(virtio_net_ops.activate(&f->t.dev), 0);
+	uint16_t h2 = post_rx(f, 256, &b2);
+	assert_int_equal(send(f->host, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
+	assert_int_equal(vtd_wait_used(&f->t, RXQ, 1000), 1);
+	used_is(f, RXQ, h2, sizeof(msg));
+	assert_int_equal(b2[0], 2);
+}
+
 /* A runt from the tap (shorter than header + Ethernet header) never reaches the guest. */
 static void rx_runt_is_dropped(void **state)
 {
@@ -695,6 +715,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rx_hostile_chains_are_returned, setup, teardown),
 		cmocka_unit_test_setup_teardown(rx_frame_too_big_is_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(rx_runt_is_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(rx_flags_need_guest_csum, setup, teardown),
 		cmocka_unit_test_setup_teardown(rx_broken_ring_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_forgets_frames_in_flight, setup_mrg, teardown),
 		cmocka_unit_test_setup_teardown(tx_rate_limiter_parks_then_resumes, setup_limited,
