@@ -17,6 +17,8 @@ void config_init(struct vm_config *cfg)
 	cfg->mem_mib = CONFIG_DEFAULT_MEM_MIB;
 	for (int i = 0; i < CONFIG_MAX_NETS; i++)
 		cfg->nets[i].tap_fd = -1;
+	config_logger_init(&cfg->logger);
+	cfg->metrics.period_ms = METRICS_DEFAULT_PERIOD_MS;
 }
 
 void config_free(struct vm_config *cfg)
@@ -24,16 +26,29 @@ void config_free(struct vm_config *cfg)
 	free(cfg->kernel_path);
 	free(cfg->initrd_path);
 	free(cfg->cmdline);
-	for (int i = 0; i < cfg->ndrives; i++) {
-		free(cfg->drives[i].drive_id);
-		free(cfg->drives[i].path_on_host);
-	}
-	for (int i = 0; i < cfg->nnets; i++) {
-		free(cfg->nets[i].iface_id);
-		free(cfg->nets[i].host_dev_name);
-	}
+	for (int i = 0; i < cfg->ndrives; i++)
+		config_drive_clear(&cfg->drives[i]);
+	for (int i = 0; i < cfg->nnets; i++)
+		config_net_clear(&cfg->nets[i]);
 	free(cfg->vsock.uds_path);
+	free(cfg->logger.log_path);
+	free(cfg->metrics.metrics_path);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+void config_drive_clear(struct drive_config *d)
+{
+	free(d->drive_id);
+	free(d->path_on_host);
+	memset(d, 0, sizeof(*d));
+}
+
+void config_net_clear(struct net_config *n)
+{
+	free(n->iface_id);
+	free(n->host_dev_name);
+	memset(n, 0, sizeof(*n));
+	n->tap_fd = -1;
 }
 
 int config_set_string(char **field, const char *value)
@@ -48,7 +63,7 @@ int config_set_string(char **field, const char *value)
 
 int config_fail(struct parse_ctx *ctx, const char *fmt, ...)
 {
-	int n = snprintf(ctx->err, ctx->errlen, "%s: ", ctx->name);
+	int n = ctx->name ? snprintf(ctx->err, ctx->errlen, "%s: ", ctx->name) : 0;
 	if (n >= 0 && (size_t)n < ctx->errlen) {
 		va_list ap;
 		va_start(ap, fmt);
@@ -90,7 +105,7 @@ int config_take_uint(struct parse_ctx *ctx, const char *path, json_t *value, uin
 	return 0;
 }
 
-static int parse_boot_source(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg)
+int config_parse_boot_source(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg)
 {
 	const char *key;
 	json_t *value;
@@ -113,7 +128,7 @@ static int parse_boot_source(struct parse_ctx *ctx, json_t *obj, struct vm_confi
 	return 0;
 }
 
-static int parse_machine_config(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg)
+int config_parse_machine_config(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg)
 {
 	const char *key;
 	json_t *value;
@@ -156,20 +171,50 @@ static int parse_entropy_section(struct parse_ctx *ctx, json_t *v, struct vm_con
 	return config_parse_entropy(ctx, v, &cfg->entropy);
 }
 
+static int parse_logger_section(struct parse_ctx *ctx, json_t *v, struct vm_config *cfg)
+{
+	return config_parse_logger(ctx, v, &cfg->logger);
+}
+
+static int parse_metrics_section(struct parse_ctx *ctx, json_t *v, struct vm_config *cfg)
+{
+	return config_parse_metrics(ctx, v, &cfg->metrics);
+}
+
 /* The top-level sections, named as Firecracker's configuration file names them. */
 static const struct {
 	const char *name;
 	bool is_array;
 	int (*parse)(struct parse_ctx *ctx, json_t *value, struct vm_config *cfg);
 } sections[] = {
-	{ "boot-source", false, parse_boot_source },
-	{ "machine-config", false, parse_machine_config },
+	{ "boot-source", false, config_parse_boot_source },
+	{ "machine-config", false, config_parse_machine_config },
 	{ "drives", true, config_parse_drives },
 	{ "network-interfaces", true, config_parse_nets },
 	{ "vsock", false, parse_vsock_section },
 	{ "balloon", false, parse_balloon_section },
 	{ "entropy", false, parse_entropy_section },
+	{ "logger", false, parse_logger_section },
+	{ "metrics", false, parse_metrics_section },
 };
+
+int config_parse_section(struct parse_ctx *ctx, const char *key, json_t *value,
+			 struct vm_config *cfg)
+{
+	size_t i = 0;
+	while (i < sizeof(sections) / sizeof(sections[0]) && strcmp(key, sections[i].name))
+		i++;
+	if (i == sizeof(sections) / sizeof(sections[0]))
+		return config_fail(ctx, "%s: unknown section (expected boot-source, "
+				   "machine-config, drives, network-interfaces, vsock, "
+				   "balloon, entropy, logger, metrics)", key);
+	if (json_is_null(value) && !sections[i].is_array)
+		return 0; /* Firecracker writes "vsock": null for an absent device */
+	if (sections[i].is_array ? !json_is_array(value) : !json_is_object(value))
+		return config_fail(ctx, "%s: expected %s", key,
+				   sections[i].is_array ? "an array" : "an object");
+	return sections[i].parse(ctx, value, cfg);
+}
 
 static int parse_root(struct parse_ctx *ctx, json_t *root, struct vm_config *cfg)
 {
@@ -178,17 +223,7 @@ static int parse_root(struct parse_ctx *ctx, json_t *root, struct vm_config *cfg
 	const char *key;
 	json_t *value;
 	json_object_foreach(root, key, value) {
-		size_t i = 0;
-		while (i < sizeof(sections) / sizeof(sections[0]) && strcmp(key, sections[i].name))
-			i++;
-		if (i == sizeof(sections) / sizeof(sections[0]))
-			return config_fail(ctx, "%s: unknown section (expected boot-source, "
-					   "machine-config, drives, network-interfaces, vsock, "
-					   "balloon, entropy)", key);
-		if (sections[i].is_array ? !json_is_array(value) : !json_is_object(value))
-			return config_fail(ctx, "%s: expected %s", key,
-					   sections[i].is_array ? "an array" : "an object");
-		if (sections[i].parse(ctx, value, cfg))
+		if (config_parse_section(ctx, key, value, cfg))
 			return -1;
 	}
 	return 0;

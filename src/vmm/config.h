@@ -57,6 +57,23 @@ struct entropy_config {
 	struct rate_limiter_config rate_limiter;
 };
 
+/* Firecracker's logger object (PUT /logger, "logger" in a config file). */
+#define LOGGER_LEVEL_UNSET (-1) /* keep --log-level */
+#define LOGGER_LEVEL_OFF (-2)
+struct logger_config {
+	char *log_path;	      /* NULL: stderr */
+	int level;	      /* enum log_level, LOGGER_LEVEL_OFF or _UNSET */
+	bool show_level;      /* default true (argon's line format) */
+	bool show_log_origin; /* default true */
+};
+
+/* Firecracker's metrics object; period_ms is argon's: how often a line is written. */
+#define METRICS_DEFAULT_PERIOD_MS 60000
+struct metrics_config {
+	char *metrics_path; /* NULL: no metrics file (GET /metrics still answers) */
+	uint32_t period_ms;
+};
+
 struct vm_config {
 	char *kernel_path;  /* boot-source.kernel_image_path */
 	char *initrd_path;  /* boot-source.initrd_path, NULL for none */
@@ -70,6 +87,8 @@ struct vm_config {
 	struct vsock_config vsock;
 	struct balloon_config balloon;
 	struct entropy_config entropy;
+	struct logger_config logger;
+	struct metrics_config metrics;
 };
 
 void config_init(struct vm_config *cfg);
@@ -84,5 +103,10 @@ int config_load_file(struct vm_config *cfg, const char *path, char *err, size_t 
 /* The same from a string (tests, the API); name is used in messages. */
 int config_load_string(struct vm_config *cfg, const char *name, const char *json, char *err,
 		       size_t errlen);
+
+/* The whole configuration as JSON that config_load_* accepts (GET /vm/config):
+ * every section that is set, with Firecracker's names. Returns a new reference or
+ * NULL when out of memory. (A json_t; declared void to keep jansson out of here.) */
+void *config_to_json(const struct vm_config *cfg);
 
 #endif

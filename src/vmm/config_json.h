@@ -11,7 +11,7 @@
 #include "vmm/config.h"
 
 struct parse_ctx {
-	const char *name; /* file name or API resource, for messages */
+	const char *name; /* file name or API resource, for messages; NULL: no prefix */
 	char *err;
 	size_t errlen;
 };
@@ -25,6 +25,14 @@ int config_take_uint(struct parse_ctx *ctx, const char *path, json_t *value, uin
 int config_take_rate_limiter(struct parse_ctx *ctx, const char *path, json_t *value,
 			     struct rate_limiter_config *out);
 
+/* One top-level section by its name ("boot-source", "drives", ...): what a config
+ * file's key and an API resource share. value must be of the section's type (object
+ * or array); null leaves an object section as it is. */
+int config_parse_section(struct parse_ctx *ctx, const char *key, json_t *value,
+			 struct vm_config *cfg);
+int config_parse_boot_source(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg);
+int config_parse_machine_config(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg);
+
 /* Device sections: obj is the section's JSON (an array for drives and interfaces). */
 int config_parse_drives(struct parse_ctx *ctx, json_t *array, struct vm_config *cfg);
 int config_parse_drive(struct parse_ctx *ctx, const char *path, json_t *obj,
@@ -34,6 +42,15 @@ int config_parse_net(struct parse_ctx *ctx, const char *path, json_t *obj, struc
 int config_parse_vsock(struct parse_ctx *ctx, json_t *obj, struct vsock_config *v);
 int config_parse_balloon(struct parse_ctx *ctx, json_t *obj, struct balloon_config *b);
 int config_parse_entropy(struct parse_ctx *ctx, json_t *obj, struct entropy_config *e);
+/* config_observe.c: Firecracker's logger and metrics objects. */
+void config_logger_init(struct logger_config *l);
+int config_parse_logger(struct parse_ctx *ctx, json_t *obj, struct logger_config *l);
+int config_parse_metrics(struct parse_ctx *ctx, json_t *obj, struct metrics_config *m);
+
+/* Frees a device's strings and zeroes it (tap_fd -1). */
+void config_drive_clear(struct drive_config *d);
+void config_net_clear(struct net_config *n);
+
 /* "AA:FC:00:00:00:01" into mac; returns 0 or -1. */
 int config_parse_mac(const char *s, uint8_t mac[6]);
 
