@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "arch/x86/cpuid.h"
@@ -135,10 +136,17 @@ static void *vcpu_thread(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "vcpu%d", vcpu->index);
 	pthread_setname_np(pthread_self(), name);
+	__atomic_store_n(&vcpu->tid, (int)syscall(SYS_gettid), __ATOMIC_RELAXED);
 	if (vcpu->index == 0)
 		timings_mark(&vm->timings.first_run);
 	while (!vm_stop_requested(vm)) {
-		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+		pause_point(vcpu); /* parks here, between exits, while the VM is paused */
+		if (vm_stop_requested(vm))
+			break;
+		uint64_t t0 = timings_now();
+		int rc = ioctl(vcpu->fd, KVM_RUN, 0);
+		__atomic_add_fetch(&vcpu->run_ns, timings_now() - t0, __ATOMIC_RELAXED);
+		if (rc < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			log_error("vCPU %d: KVM_RUN: %s", vcpu->index, strerror(errno));
@@ -150,6 +158,7 @@ static void *vcpu_thread(void *arg)
 		if (status > 0)
 			vm_request_stop(vm, status);
 	}
+	pause_vcpu_exited(vm);
 	return NULL;
 }
 
@@ -170,13 +179,20 @@ int vcpu_start(struct vcpu *vcpu)
 	return 0;
 }
 
-void vcpu_stop(struct vcpu *vcpu)
+void vcpu_kick(struct vcpu *vcpu)
 {
 	if (!vcpu->thread_started)
 		return;
 	/* immediate_exit closes the race where the kick lands just before KVM_RUN. */
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_stop(struct vcpu *vcpu)
+{
+	if (!vcpu->thread_started)
+		return;
+	vcpu_kick(vcpu);
 	pthread_join(vcpu->thread, NULL);
 	vcpu->thread_started = false;
 }

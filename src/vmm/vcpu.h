@@ -17,6 +17,8 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
+	int tid;	 /* the thread's id, for its scheduler statistics (metrics) */
+	uint64_t run_ns; /* time spent in KVM_RUN; updated atomically */
 };
 
 /* Creates vCPU index of vm: KVM_CREATE_VCPU, the kvm_run mapping, CPUID for the
@@ -25,6 +27,9 @@ int vcpu_create(struct vm *vm, struct vcpu *vcpu, int index);
 void vcpu_destroy(struct vcpu *vcpu);
 /* Starts the thread that runs KVM_RUN until the VM stops. */
 int vcpu_start(struct vcpu *vcpu);
+/* Makes the thread leave KVM_RUN now, or not enter it next time (immediate_exit
+ * and the kick signal); the run loop then checks why (stop, pause). */
+void vcpu_kick(struct vcpu *vcpu);
 /* Kicks the thread out of KVM_RUN and joins it. */
 void vcpu_stop(struct vcpu *vcpu);
 /* Installs the signal the VMM uses to kick vCPU threads; call once from main. */

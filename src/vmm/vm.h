@@ -10,6 +10,7 @@
 #include "vmm/bus.h"
 #include "vmm/exits.h"
 #include "vmm/memory.h"
+#include "vmm/pause.h"
 #include "vmm/timings.h"
 
 struct event_loop;
@@ -48,6 +49,7 @@ struct vm {
 	int nvirtio;
 	struct timings timings;
 	struct exit_counters exits;
+	struct vm_pause pause; /* vmm/pause.c */
 };
 
 /* Opens /dev/kvm, checks the API version and the capabilities argon needs, creates
