@@ -1,0 +1,320 @@
+#include "vmm/vmm_state.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "common/exit_status.h"
+#include "common/log.h"
+#include "devices/legacy.h"
+#include "devices/serial.h"
+#include "devices/virtio_devices.h"
+#include "vmm/boot.h"
+#include "vmm/event_loop.h"
+#include "vmm/vcpu.h"
+
+const char *vmm_state_name(enum vmm_state s)
+{
+	static const char *const names[] = { [VMM_NOT_STARTED] = "Not started",
+					     [VMM_RUNNING] = "Running", [VMM_PAUSED] = "Paused" };
+	return names[s];
+}
+
+int vmm_init(struct vmm *v, uint64_t process_start)
+{
+	memset(v, 0, sizeof(*v));
+	pthread_mutex_init(&v->lock, NULL);
+	pthread_cond_init(&v->cond, NULL);
+	config_init(&v->cfg);
+	snprintf(v->id, sizeof(v->id), "anonymous-instance");
+	v->process_start = process_start;
+	metrics_init(&v->metrics);
+	v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return v->wake_fd < 0 ? -errno : 0;
+}
+
+int vmm_apply_logger(struct vmm *v, const struct logger_config *l, char *err, size_t errlen)
+{
+	if (log_set_destination(l->log_path, err, errlen))
+		return -1;
+	log_set_off(l->level == LOGGER_LEVEL_OFF);
+	if (l->level >= 0)
+		log_set_level((enum log_level)l->level);
+	log_set_format(l->show_level, l->show_log_origin);
+	return 0;
+}
+
+int vmm_apply_metrics(struct vmm *v, const struct metrics_config *m, char *err, size_t errlen)
+{
+	return metrics_open(&v->metrics, m->metrics_path, m->period_ms, err, errlen) ? -1 : 0;
+}
+
+/* ---- building the VM (main thread) ---- */
+
+static int create_platform(struct vmm *v)
+{
+	struct vm *vm = &v->vm;
+	if (serial_create(vm, STDIN_FILENO, STDOUT_FILENO, &v->console) || i8042_create(vm) ||
+	    acpi_pm_create(vm) || argon_exit_create(vm)) {
+		log_error("platform devices: cannot register");
+		return EXIT_INTERNAL;
+	}
+	return 0;
+}
+
+/* Device backends open their files, taps and sockets here, before anything runs. */
+static int create_devices(struct vm *vm, const struct vm_config *cfg)
+{
+	int err = 0;
+	for (int i = 0; !err && i < cfg->ndrives; i++)
+		err = virtio_blk_create(vm, &cfg->drives[i]);
+	for (int i = 0; !err && i < cfg->nnets; i++)
+		err = virtio_net_create(vm, &cfg->nets[i]);
+	if (!err && cfg->vsock.enabled)
+		err = virtio_vsock_create(vm, &cfg->vsock);
+	if (!err && cfg->entropy.enabled)
+		err = virtio_rng_create(vm, &cfg->entropy);
+	if (!err && cfg->balloon.enabled)
+		err = virtio_balloon_create(vm, &cfg->balloon);
+	if (!err)
+		return 0;
+	/* The device logged what was wrong; map the cause to a status. */
+	return err == -ENOENT || err == -EACCES || err == -EBUSY || err == -EAGAIN ||
+			       err == -EWOULDBLOCK
+		       ? EXIT_NO_FILE
+		       : err == -EINVAL ? EXIT_USAGE : EXIT_HOST_RESOURCE;
+}
+
+static void *event_loop_thread(void *arg)
+{
+	struct vm *vm = arg;
+	pthread_setname_np(pthread_self(), "event-loop");
+	if (event_loop_run(vm->loop) < 0)
+		vm_request_stop(vm, EXIT_INTERNAL);
+	return NULL;
+}
+
+static int start_threads(struct vm *vm)
+{
+	int err = pthread_create(&vm->loop_thread, NULL, event_loop_thread, vm);
+	if (err) {
+		log_error("event loop thread: %s", strerror(err));
+		return EXIT_HOST_RESOURCE;
+	}
+	vm->loop_running = true;
+	for (int i = 0; i < vm->nvcpus; i++) {
+		if (vcpu_start(&vm->vcpus[i])) {
+			log_error("vCPU %d thread: %s", i, strerror(errno));
+			return EXIT_HOST_RESOURCE;
+		}
+	}
+	return 0;
+}
+
+/* The visible timeline of a boot: KVM and memory, platform devices, virtio devices
+ * (files, taps, sockets opened), kernel and firmware tables, then the threads.
+ * Returns 0 or an exit status after one message naming what was wrong. */
+static int build_vm(struct vmm *v)
+{
+	int status = -vm_create(&v->vm, v->cfg.vcpus, v->cfg.mem_mib);
+	v->vm_created = true;
+	v->vm.timings.process_start = v->process_start;
+	if (!status)
+		status = create_platform(v);
+	if (!status)
+		status = create_devices(&v->vm, &v->cfg);
+	if (!status)
+		status = boot_prepare(&v->vm, &v->cfg);
+	if (!status && pause_init(&v->vm)) {
+		log_error("pause eventfd: %s", strerror(errno));
+		status = EXIT_HOST_RESOURCE;
+	}
+	if (!status) {
+		timings_mark(&v->vm.timings.kvm_ready);
+		status = start_threads(&v->vm);
+	}
+	if (!status) {
+		v->state = VMM_RUNNING;
+		log_info("VM started: %d vCPUs, %llu MiB", v->cfg.vcpus,
+			 (unsigned long long)v->cfg.mem_mib);
+	}
+	return status;
+}
+
+void vmm_stop_vm(struct vmm *v)
+{
+	struct vm *vm = &v->vm;
+	if (!v->vm_created)
+		return;
+	vm_request_stop(vm, EXIT_INTERNAL); /* the first status stays */
+	pause_shutdown(vm);
+	for (int i = 0; vm->vcpus && i < vm->nvcpus; i++)
+		vcpu_stop(&vm->vcpus[i]);
+	if (vm->loop_running) {
+		event_loop_stop(vm->loop);
+		pthread_join(vm->loop_thread, NULL);
+		vm->loop_running = false;
+	}
+	vm_drain_coalesced(vm);
+}
+
+void vmm_destroy(struct vmm *v)
+{
+	if (v->vm_created) {
+		vmm_stop_vm(v);
+		if (v->console)
+			serial_destroy(v->console);
+		if (v->print_timings) {
+			timings_print(&v->vm.timings, STDERR_FILENO);
+			exits_print(&v->vm.exits, stderr);
+		}
+		pause_destroy(&v->vm);
+		vm_destroy(&v->vm);
+		v->vm_created = false;
+	}
+	config_free(&v->cfg);
+	metrics_close(&v->metrics);
+	if (v->wake_fd >= 0)
+		close(v->wake_fd);
+	v->wake_fd = -1;
+	pthread_cond_destroy(&v->cond);
+	pthread_mutex_destroy(&v->lock);
+}
+
+/* ---- the main thread's loop ---- */
+
+/* Builds the VM if the API asked; returns its status (0: started or nothing asked). */
+static int handle_start_request(struct vmm *v)
+{
+	uint64_t n;
+	if (read(v->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return 0;
+	pthread_mutex_lock(&v->lock);
+	int status = 0;
+	if (v->start_requested && !v->start_done) {
+		log_capture_begin(v->start_error, sizeof(v->start_error));
+		status = build_vm(v);
+		log_capture_end();
+		v->start_status = status;
+		v->start_done = true;
+		pthread_cond_broadcast(&v->cond);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return status;
+}
+
+/* True when a host signal asks the process to end. */
+static bool handle_signal(struct vmm *v, int sigfd)
+{
+	struct signalfd_siginfo si;
+	if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+		return false;
+	log_warn("stopped by signal %u", si.ssi_signo);
+	if (v->vm_created)
+		vm_request_stop(&v->vm, EXIT_SIGNAL);
+	return true;
+}
+
+static int poll_timeout_ms(struct vmm *v)
+{
+	pthread_mutex_lock(&v->lock);
+	int64_t due = metrics_due_in(&v->metrics, timings_now());
+	pthread_mutex_unlock(&v->lock);
+	return due < 0 ? -1 : (int)((due + 999999) / 1000000);
+}
+
+static void flush_metrics_if_due(struct vmm *v)
+{
+	pthread_mutex_lock(&v->lock);
+	if (metrics_due_in(&v->metrics, timings_now()) == 0)
+		metrics_flush(v);
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* An InstanceStart still waiting when the loop ends is answered, so the API thread
+ * never waits for a main thread that has gone. */
+static int finish(struct vmm *v, int status)
+{
+	pthread_mutex_lock(&v->lock);
+	if (v->start_requested && !v->start_done) {
+		v->start_done = true;
+		v->start_status = status ? status : EXIT_INTERNAL;
+		snprintf(v->start_error, sizeof(v->start_error), "argon-vmm is shutting down");
+		pthread_cond_broadcast(&v->cond);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return status;
+}
+
+int vmm_run(struct vmm *v, int sigfd, bool boot_now)
+{
+	if (boot_now) {
+		pthread_mutex_lock(&v->lock);
+		int status = build_vm(v);
+		pthread_mutex_unlock(&v->lock);
+		if (status)
+			return finish(v, status);
+	}
+	for (;;) {
+		struct pollfd fds[3] = {
+			{ .fd = sigfd, .events = POLLIN },
+			{ .fd = v->wake_fd, .events = POLLIN },
+			{ .fd = v->vm_created ? v->vm.stop_fd : -1, .events = POLLIN },
+		};
+		if (poll(fds, 3, poll_timeout_ms(v)) < 0 && errno != EINTR)
+			return finish(v, EXIT_INTERNAL);
+		if ((fds[0].revents & POLLIN) && handle_signal(v, sigfd) && !v->vm_created)
+			return finish(v, EXIT_SIGNAL);
+		if (fds[1].revents & POLLIN) {
+			int status = handle_start_request(v);
+			if (status)
+				return finish(v, status);
+		}
+		if (v->vm_created && vm_stop_requested(&v->vm))
+			return finish(v, v->vm.stop_status);
+		flush_metrics_if_due(v);
+	}
+}
+
+/* ---- actions from the API thread (vmm->lock held) ---- */
+
+int vmm_request_start(struct vmm *v, char *err, size_t errlen)
+{
+	uint64_t one = 1;
+	v->start_requested = true;
+	if (write(v->wake_fd, &one, sizeof(one)) < 0) {
+		snprintf(err, errlen, "cannot wake the main thread: %s", strerror(errno));
+		return EXIT_INTERNAL;
+	}
+	while (!v->start_done)
+		pthread_cond_wait(&v->cond, &v->lock);
+	if (v->start_status)
+		snprintf(err, errlen, "%s", v->start_error[0] ? v->start_error : "internal error");
+	return v->start_status;
+}
+
+int vmm_pause(struct vmm *v, char *err, size_t errlen)
+{
+	if (v->state == VMM_PAUSED)
+		return 0;
+	if (pause_vm(&v->vm, err, errlen))
+		return -1;
+	v->state = VMM_PAUSED;
+	log_info("VM paused");
+	return 0;
+}
+
+int vmm_resume(struct vmm *v, char *err, size_t errlen)
+{
+	if (v->state != VMM_PAUSED)
+		return 0;
+	pause_resume(&v->vm);
+	v->state = VMM_RUNNING;
+	log_info("VM resumed");
+	return 0;
+}
