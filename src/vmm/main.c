@@ -1,6 +1,7 @@
-/* argon-vmm: one process per VM. The timeline is visible here: parse the
- * configuration, open /dev/kvm and build the VM, attach devices, load the kernel,
- * start the event loop and the vCPUs, wait for the guest or a signal, tear down. */
+/* argon-vmm: one process per VM. The timeline is visible here: block host signals,
+ * parse the configuration, set up logging and metrics, open the API socket, then
+ * build and run the VM (at once when a kernel was given, else when the API says
+ * InstanceStart: vmm_state.c), wait for the guest or a signal, tear down. */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -11,36 +12,33 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "api/server.h"
 #include "common/exit_status.h"
 #include "common/log.h"
-#include "devices/legacy.h"
-#include "devices/serial.h"
-#include "devices/virtio_devices.h"
-#include "vmm/boot.h"
+#include "common/version.h"
 #include "vmm/config.h"
 #include "vmm/config_args.h"
-#include "vmm/event_loop.h"
 #include "vmm/vcpu.h"
-#include "vmm/vm.h"
-
-#define ARGON_VERSION "0.1.0"
+#include "vmm/vmm_state.h"
 
 struct options {
-	struct vm_config cfg;
-	bool timings;
+	struct vmm *vmm;
+	const char *api_sock;
 };
 
 static void usage(FILE *out)
 {
 	fputs("usage: argon-vmm [--config FILE] [--kernel PATH] [--initrd PATH] [--cmdline STR]\n"
 	      "                 [--vcpus N] [--memory MIB] [--timings] [--log-level LEVEL]\n"
+	      "                 [--api-sock PATH] [--id ID] [--log-path PATH] [--metrics-path PATH]\n"
 	      "                 [--disk PATH[,ro][,id=NAME][,cache=writeback|unsafe][,bw=N][,ops=N]]...\n"
 	      "                 [--net tap=NAME[,mac=MAC][,id=NAME][,bw=N][,ops=N]]...\n"
 	      "                 [--vsock cid=N,uds=PATH] [--balloon MIB[,deflate-on-oom][,stats=S]]\n"
 	      "                 [--rng[=bw=N]]\n"
 	      "Boots one VM on /dev/kvm; the guest's serial console is stdin/stdout.\n"
 	      "Options given after --config override the file's values. Rates (bw=, ops=) are\n"
-	      "per second; sizes take K, M or G.\n",
+	      "per second; sizes take K, M or G. With --api-sock and no kernel, argon-vmm\n"
+	      "waits for its configuration and InstanceStart on the API (Firecracker's REST API).\n",
 	      out);
 }
 
@@ -61,14 +59,27 @@ static int parse_number(const char *opt, const char *arg, long long min, long lo
 static int apply_device_option(struct options *o, int c, const char *arg)
 {
 	char err[512];
-	int rc = c == 'D' ? config_arg_disk(&o->cfg, arg, err, sizeof(err))
-		 : c == 'N' ? config_arg_net(&o->cfg, arg, err, sizeof(err))
-		 : c == 'S' ? config_arg_vsock(&o->cfg, arg, err, sizeof(err))
-		 : c == 'B' ? config_arg_balloon(&o->cfg, arg, err, sizeof(err))
-			    : config_arg_rng(&o->cfg, arg, err, sizeof(err));
+	int rc = c == 'D' ? config_arg_disk(&o->vmm->cfg, arg, err, sizeof(err))
+		 : c == 'N' ? config_arg_net(&o->vmm->cfg, arg, err, sizeof(err))
+		 : c == 'S' ? config_arg_vsock(&o->vmm->cfg, arg, err, sizeof(err))
+		 : c == 'B' ? config_arg_balloon(&o->vmm->cfg, arg, err, sizeof(err))
+			    : config_arg_rng(&o->vmm->cfg, arg, err, sizeof(err));
 	if (rc)
 		log_error("%s", err);
 	return rc;
+}
+
+/* Firecracker's --id: names the instance in GET / (letters, digits, '-', '_'). */
+static int set_id(struct vmm *v, const char *id)
+{
+	size_t len = strlen(id);
+	if (len == 0 || len > VMM_ID_MAX || strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+						       "QRSTUVWXYZ0123456789-_") != len) {
+		log_error("--id '%s': expected 1 to %d letters, digits, '-' or '_'", id, VMM_ID_MAX);
+		return -1;
+	}
+	memcpy(v->id, id, len + 1);
+	return 0;
 }
 
 static int apply_option(struct options *o, int c, const char *arg)
@@ -77,29 +88,38 @@ static int apply_option(struct options *o, int c, const char *arg)
 	long long v;
 	switch (c) {
 	case 'c':
-		if (config_load_file(&o->cfg, arg, err, sizeof(err)) == 0)
+		if (config_load_file(&o->vmm->cfg, arg, err, sizeof(err)) == 0)
 			return 0;
 		log_error("%s", err);
 		return -1;
 	case 'k':
-		return config_set_string(&o->cfg.kernel_path, arg);
+		return config_set_string(&o->vmm->cfg.kernel_path, arg);
 	case 'i':
-		return config_set_string(&o->cfg.initrd_path, arg);
+		return config_set_string(&o->vmm->cfg.initrd_path, arg);
 	case 'a':
-		return config_set_string(&o->cfg.cmdline, arg);
+		return config_set_string(&o->vmm->cfg.cmdline, arg);
 	case 'n':
 		if (parse_number("--vcpus", arg, 1, VM_MAX_VCPUS, &v))
 			return -1;
-		o->cfg.vcpus = (int)v;
+		o->vmm->cfg.vcpus = (int)v;
 		return 0;
 	case 'm':
 		if (parse_number("--memory", arg, VM_MIN_MEM_MIB, 1LL << 30, &v))
 			return -1;
-		o->cfg.mem_mib = (uint64_t)v;
+		o->vmm->cfg.mem_mib = (uint64_t)v;
 		return 0;
 	case 't':
-		o->timings = true;
+		o->vmm->print_timings = true;
 		return 0;
+	case 's':
+		o->api_sock = arg;
+		return 0;
+	case 'I':
+		return set_id(o->vmm, arg);
+	case 'L':
+		return config_set_string(&o->vmm->cfg.logger.log_path, arg);
+	case 'M':
+		return config_set_string(&o->vmm->cfg.metrics.metrics_path, arg);
 	case 'D':
 	case 'N':
 	case 'S':
@@ -128,6 +148,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "disk", required_argument, NULL, 'D' },   { "net", required_argument, NULL, 'N' },
 		{ "vsock", required_argument, NULL, 'S' },  { "balloon", required_argument, NULL, 'B' },
 		{ "rng", optional_argument, NULL, 'R' },
+		{ "api-sock", required_argument, NULL, 's' }, { "id", required_argument, NULL, 'I' },
+		{ "log-path", required_argument, NULL, 'L' },
+		{ "metrics-path", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },	    { "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
@@ -147,74 +170,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		log_error("unexpected argument '%s'", argv[optind]);
 		return -1;
 	}
-	if (!o->cfg.kernel_path) {
-		log_error("no kernel: give --kernel PATH or boot-source.kernel_image_path in --config");
+	if (!o->vmm->cfg.kernel_path && !o->api_sock) {
+		log_error("no kernel: give --kernel PATH or boot-source.kernel_image_path in --config "
+			  "(or --api-sock PATH to configure it there)");
 		return -1;
 	}
 	return 0;
-}
-
-static void *event_loop_thread(void *arg)
-{
-	struct vm *vm = arg;
-	pthread_setname_np(pthread_self(), "event-loop");
-	if (event_loop_run(vm->loop) < 0)
-		vm_request_stop(vm, EXIT_INTERNAL);
-	return NULL;
-}
-
-static int start_threads(struct vm *vm)
-{
-	sigset_t block, old;
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	int err = pthread_create(&vm->loop_thread, NULL, event_loop_thread, vm);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err) {
-		log_error("event loop thread: %s", strerror(err));
-		return EXIT_HOST_RESOURCE;
-	}
-	vm->loop_running = true;
-	for (int i = 0; i < vm->nvcpus; i++) {
-		if (vcpu_start(&vm->vcpus[i])) {
-			log_error("vCPU %d thread: %s", i, strerror(errno));
-			return EXIT_HOST_RESOURCE;
-		}
-	}
-	return 0;
-}
-
-/* Blocks until the guest or a device asks to stop, or a host signal arrives. */
-static void wait_for_stop(struct vm *vm, int sigfd)
-{
-	struct pollfd fds[2] = { { .fd = vm->stop_fd, .events = POLLIN },
-				 { .fd = sigfd, .events = POLLIN } };
-	while (!vm_stop_requested(vm)) {
-		if (poll(fds, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (fds[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-				log_warn("stopped by signal %u", si.ssi_signo);
-				vm_request_stop(vm, EXIT_SIGNAL);
-			}
-		}
-	}
-}
-
-static void stop_threads(struct vm *vm)
-{
-	for (int i = 0; vm->vcpus && i < vm->nvcpus; i++)
-		vcpu_stop(&vm->vcpus[i]);
-	if (vm->loop_running) {
-		event_loop_stop(vm->loop);
-		pthread_join(vm->loop_thread, NULL);
-		vm->loop_running = false;
-	}
-	vm_drain_coalesced(vm);
 }
 
 static int block_host_signals(void)
@@ -229,81 +190,54 @@ static int block_host_signals(void)
 	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-/* Device backends open their files, taps and sockets here, before anything runs. */
-static int create_devices(struct vm *vm, const struct vm_config *cfg)
+/* Logging and metrics as the configuration says; only then lines go through the
+ * writer thread, so a slow destination never blocks a vCPU. */
+static int start_observing(struct vmm *v)
 {
-	int err = 0;
-	for (int i = 0; !err && i < cfg->ndrives; i++)
-		err = virtio_blk_create(vm, &cfg->drives[i]);
-	for (int i = 0; !err && i < cfg->nnets; i++)
-		err = virtio_net_create(vm, &cfg->nets[i]);
-	if (!err && cfg->vsock.enabled)
-		err = virtio_vsock_create(vm, &cfg->vsock);
-	if (!err && cfg->entropy.enabled)
-		err = virtio_rng_create(vm, &cfg->entropy);
-	if (!err && cfg->balloon.enabled)
-		err = virtio_balloon_create(vm, &cfg->balloon);
-	if (!err)
-		return 0;
-	/* The device logged what was wrong; map the cause to a status. */
-	return err == -ENOENT || err == -EACCES || err == -EBUSY || err == -EAGAIN ||
-			       err == -EWOULDBLOCK
-		       ? EXIT_NO_FILE
-		       : err == -EINVAL ? EXIT_USAGE : EXIT_HOST_RESOURCE;
-}
-
-static int run_vm(struct options *o, uint64_t start)
-{
-	struct vm vm;
-	struct serial *console = NULL;
-	int status = -vm_create(&vm, o->cfg.vcpus, o->cfg.mem_mib);
-	vm.timings.process_start = start;
-	if (!status && (serial_create(&vm, STDIN_FILENO, STDOUT_FILENO, &console) ||
-			i8042_create(&vm) || acpi_pm_create(&vm) || argon_exit_create(&vm))) {
-		log_error("platform devices: cannot register");
-		status = EXIT_INTERNAL;
+	char err[512];
+	if (vmm_apply_logger(v, &v->cfg.logger, err, sizeof(err)) ||
+	    (v->cfg.metrics.metrics_path &&
+	     vmm_apply_metrics(v, &v->cfg.metrics, err, sizeof(err)))) {
+		log_error("%s", err);
+		return EXIT_NO_FILE;
 	}
-	if (!status)
-		status = create_devices(&vm, &o->cfg);
-	if (!status)
-		status = boot_prepare(&vm, &o->cfg);
-	int sigfd = status ? -1 : block_host_signals();
-	if (!status) {
-		timings_mark(&vm.timings.kvm_ready);
-		status = start_threads(&vm);
-		if (status)
-			vm_request_stop(&vm, status);
-		wait_for_stop(&vm, sigfd);
-		status = vm.stop_status;
-	}
-	stop_threads(&vm);
-	if (console)
-		serial_destroy(console);
-	if (o->timings) {
-		timings_print(&vm.timings, STDERR_FILENO);
-		exits_print(&vm.exits, stderr);
-	}
-	vm_destroy(&vm);
-	if (sigfd >= 0)
-		close(sigfd);
-	return status;
+	if (log_start_writer())
+		log_warn("no log writer thread: lines are written directly");
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t start = timings_process_start();
 	log_init("argon-vmm", LOG_WARN);
-	struct options o = { 0 };
-	config_init(&o.cfg);
-	if (parse_args(argc, argv, &o)) {
-		config_free(&o.cfg);
-		return EXIT_USAGE;
+	int sigfd = block_host_signals(); /* before any thread, so all inherit the mask */
+	struct vmm v;
+	struct options o = { .vmm = &v };
+	if (sigfd < 0 || vmm_init(&v, start)) {
+		log_error("signalfd/eventfd: %s", strerror(errno));
+		return EXIT_HOST_RESOURCE;
 	}
-	if (vcpu_install_kick_signal()) {
+	int status = parse_args(argc, argv, &o) ? EXIT_USAGE : 0;
+	if (!status && vcpu_install_kick_signal()) {
 		log_error("cannot install the vCPU kick signal: %s", strerror(errno));
-		return EXIT_INTERNAL;
+		status = EXIT_INTERNAL;
 	}
-	int status = run_vm(&o, start);
-	config_free(&o.cfg);
+	if (!status)
+		status = start_observing(&v);
+	/* Decided before the API can change the configuration: a kernel given at start-up
+	 * boots at once; without one the API configures and starts the VM. */
+	bool boot_now = v.cfg.kernel_path != NULL;
+	struct api_server *api = NULL;
+	if (!status && o.api_sock && api_server_start(&v, o.api_sock, &api))
+		status = EXIT_NO_FILE;
+	if (!status)
+		status = vmm_run(&v, sigfd, boot_now);
+	pthread_mutex_lock(&v.lock);
+	metrics_flush(&v); /* the last line, as Firecracker writes at exit */
+	pthread_mutex_unlock(&v.lock);
+	api_server_stop(api);
+	vmm_destroy(&v);
+	close(sigfd);
+	log_stop_writer();
 	return status;
 }
