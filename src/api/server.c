@@ -32,6 +32,7 @@ struct conn {
 	bool close_after; /* close once out is sent */
 	bool peer_done;	  /* the client sent EOF */
 	bool continue_sent;
+	uint32_t events; /* the epoll interest now set */
 	char in[IN_CAP];
 };
 
@@ -182,11 +183,15 @@ static bool read_in(struct conn *c)
  * more complete requests buffered, EPOLLOUT (ready at once) brings it back soon. */
 static bool rearm(struct conn *c, bool more)
 {
+	uint32_t want = EPOLLIN | EPOLLRDHUP;
 	if (c->out || (more && !c->close_after))
-		return event_loop_modify(c->srv->loop, c->fd, EPOLLOUT) == 0;
-	if (c->close_after || c->peer_done)
+		want = EPOLLOUT;
+	else if (c->close_after || c->peer_done)
 		return false;
-	return event_loop_modify(c->srv->loop, c->fd, EPOLLIN | EPOLLRDHUP) == 0;
+	if (want == c->events)
+		return true; /* a syscall saved per request */
+	c->events = want;
+	return event_loop_modify(c->srv->loop, c->fd, want) == 0;
 }
 
 /* Pipelined requests answered per wakeup before others get their turn. */
@@ -241,7 +246,8 @@ static void add_conn(struct api_server *s, int fd)
 	c->slot = slot;
 	c->fd = fd;
 	c->last_io_ns = timings_now();
-	if (event_loop_add(s->loop, fd, EPOLLIN | EPOLLRDHUP, on_conn, c)) {
+	c->events = EPOLLIN | EPOLLRDHUP;
+	if (event_loop_add(s->loop, fd, c->events, on_conn, c)) {
 		free(c);
 		refuse_connection(s, fd);
 		return;

@@ -147,15 +147,27 @@ static void addf(struct sample_set *set, enum family_id fam, uint64_t value, con
 
 /* ---- collection ---- */
 
+/* The first two numbers of a small /proc file (one read, no stdio). */
+static void read_two(const char *path, unsigned long long *a, unsigned long long *b)
+{
+	char buf[128];
+	*a = *b = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		if (sscanf(buf, "%llu %llu", a, b) != 2)
+			*a = *b = 0;
+	}
+}
+
 static uint64_t rss_bytes(void)
 {
-	unsigned long long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
-	if (f) {
-		if (fscanf(f, "%llu %llu", &size, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
+	unsigned long long size, resident;
+	read_two("/proc/self/statm", &size, &resident);
 	return resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
@@ -165,12 +177,8 @@ static void schedstat(int tid, uint64_t *cpu, uint64_t *wait)
 	char path[64];
 	unsigned long long c = 0, w = 0;
 	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
-	FILE *f = tid > 0 ? fopen(path, "re") : NULL;
-	if (f) {
-		if (fscanf(f, "%llu %llu", &c, &w) != 2)
-			c = w = 0;
-		fclose(f);
-	}
+	if (tid > 0)
+		read_two(path, &c, &w);
 	*cpu = c;
 	*wait = w;
 }
@@ -369,12 +377,11 @@ static void text_printf(struct text *t, const char *fmt, ...)
 	for (int tries = 0; tries < 2 && !t->failed; tries++) {
 		va_list ap;
 		va_start(ap, fmt);
-		int n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0, fmt,
-				  ap);
+		int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
 		va_end(ap);
 		if (n < 0) {
 			t->failed = true;
-		} else if (t->buf && (size_t)n < t->cap - t->len) {
+		} else if ((size_t)n < t->cap - t->len) {
 			t->len += (size_t)n;
 			return;
 		} else {
@@ -391,9 +398,15 @@ static void text_printf(struct text *t, const char *fmt, ...)
 static void text_label(struct text *t, const char *name, const char *value)
 {
 	text_printf(t, "%s=\"", name);
-	for (const char *c = value; *c; c++)
-		text_printf(t, "%s", *c == '\\' ? "\\\\" : *c == '"' ? "\\\"" : *c == '\n' ? "\\n"
-						   : (char[2]){ *c, 0 });
+	for (const char *c = value; *c;) {
+		size_t plain = strcspn(c, "\\\"\n");
+		text_printf(t, "%.*s", (int)plain, c);
+		c += plain;
+		if (*c) {
+			text_printf(t, "%s", *c == '\\' ? "\\\\" : *c == '"' ? "\\\"" : "\\n");
+			c++;
+		}
+	}
 	text_printf(t, "\"");
 }
 
@@ -420,7 +433,8 @@ static void text_sample(struct text *t, const struct sample *s)
 char *metrics_prometheus(struct vmm *v)
 {
 	struct sample_set set = { 0 };
-	struct text t = { 0 };
+	struct text t = { .buf = malloc(16384), .cap = 16384 }; /* a scrape's usual size */
+	t.failed = !t.buf;
 	collect(&set, v);
 	for (size_t i = 0; i < set.n && !set.failed; i++) {
 		const struct family *f = &families[set.s[i].fam];
