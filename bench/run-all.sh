@@ -44,4 +44,6 @@ wait "$child"
 rc=$?
 set -e
 child=
+# The API: socket-ready time against its floor, request latency under guest I/O.
+timeout --foreground -k 10 300 python3 -u bench/api_bench.py || [ "$rc" -ne 0 ] || rc=1
 exit "$rc"
