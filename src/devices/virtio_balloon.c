@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -46,6 +47,7 @@ struct virtio_balloon {
 	uint32_t actual;	   /* written by the driver */
 	bool deflate_on_oom;
 	uint32_t stats_interval_s;
+	int stats_timer_fd; /* the loop's periodic timer (the loop owns and closes it) */
 	bool active;
 	bool stats_held; /* the statistics buffer, kept until the next tick */
 	uint16_t stats_head;
@@ -265,6 +267,7 @@ static int balloon_attach(struct virtio_balloon *b, struct virtio_device *dev)
 		int fd = event_loop_add_timer(loop, b->stats_interval_s * 1000000000ULL,
 					      on_stats_tick, b);
 		err = fd < 0 ? fd : 0;
+		b->stats_timer_fd = fd;
 	}
 	if (err)
 		log_error("virtio-balloon: cannot join the event loop: %s", strerror(-err));
@@ -393,6 +396,7 @@ int virtio_balloon_backend_new(const struct balloon_config *cfg, uint64_t ram_si
 	b->num_pages = pages;
 	b->deflate_on_oom = cfg->deflate_on_oom;
 	b->stats_interval_s = cfg->stats_polling_interval_s;
+	b->stats_timer_fd = -1;
 	b->resume_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->resume_fd < 0) {
 		int err = -errno;
@@ -468,4 +472,24 @@ int virtio_balloon_get_stats(struct virtio_device *dev, struct virtio_balloon_st
 	out->actual_pages = b->actual;
 	pthread_mutex_unlock(&dev->lock);
 	return 0;
+}
+
+int virtio_balloon_set_stats_interval(struct virtio_device *dev, uint32_t seconds)
+{
+	if (!is_balloon(dev))
+		return -EINVAL;
+	struct virtio_balloon *b = dev->backend;
+	int err = 0;
+	pthread_mutex_lock(&dev->lock);
+	if (!b->stats_interval_s || !seconds) {
+		err = b->stats_interval_s == seconds ? 0 : -EINVAL;
+	} else if (b->stats_timer_fd >= 0) {
+		struct timespec period = { .tv_sec = seconds };
+		struct itimerspec its = { .it_interval = period, .it_value = period };
+		err = timerfd_settime(b->stats_timer_fd, 0, &its, NULL) < 0 ? -errno : 0;
+	}
+	if (!err)
+		b->stats_interval_s = seconds;
+	pthread_mutex_unlock(&dev->lock);
+	return err;
 }

@@ -67,5 +67,9 @@ int virtio_balloon_create_dev(struct vm *vm, const struct balloon_config *cfg,
  * from any thread (takes dev->lock). */
 int virtio_balloon_set_target(struct virtio_device *dev, uint32_t amount_mib);
 int virtio_balloon_get_stats(struct virtio_device *dev, struct virtio_balloon_stats *out);
+/* Changes the statistics polling interval at runtime (Firecracker's PATCH
+ * /balloon/statistics). Like Firecracker, statistics cannot be switched on or off
+ * after creation (the queue exists or not): -EINVAL then, or when dev is no balloon. */
+int virtio_balloon_set_stats_interval(struct virtio_device *dev, uint32_t seconds);
 
 #endif

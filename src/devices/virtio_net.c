@@ -702,6 +702,30 @@ void virtio_net_get_stats(struct virtio_device *dev, struct virtio_net_stats *ou
 	pthread_mutex_unlock(&dev->lock);
 }
 
+/* A new limiter; work it held back is retried by the timer right away. */
+static void throttle_replace(struct throttle *t, const struct rate_limiter_config *cfg)
+{
+	rate_limiter_init(&t->rl, cfg, now_ns());
+	t->limited = !rate_limiter_is_unlimited(&t->rl);
+	if (t->blocked)
+		throttle_arm(t, 0);
+}
+
+int virtio_net_set_rate_limiters(struct virtio_device *dev, const struct rate_limiter_config *rx,
+				 const struct rate_limiter_config *tx)
+{
+	if (!dev || dev->ops != &virtio_net_ops)
+		return -EINVAL;
+	struct virtio_net *net = dev->backend;
+	pthread_mutex_lock(&dev->lock);
+	if (rx)
+		throttle_replace(&net->rx_limit, rx);
+	if (tx)
+		throttle_replace(&net->tx_limit, tx);
+	pthread_mutex_unlock(&dev->lock);
+	return 0;
+}
+
 static int open_tap(const struct net_config *cfg, struct tap *tap)
 {
 	if (cfg->tap_fd >= 0)

@@ -68,5 +68,10 @@ int virtio_net_backend_new(const struct net_config *cfg, const struct tap *tap,
 void virtio_net_backend_free(struct virtio_net *net);
 /* A consistent copy of the counters (takes dev->lock). */
 void virtio_net_get_stats(struct virtio_device *dev, struct virtio_net_stats *out);
+/* Replaces the rx and/or tx rate limiter at runtime (NULL: unchanged), as Firecracker's
+ * PATCH /network-interfaces; work parked by the old limiter is retried at once.
+ * -EINVAL when dev is no virtio-net. Safe from any thread (takes dev->lock). */
+int virtio_net_set_rate_limiters(struct virtio_device *dev, const struct rate_limiter_config *rx,
+				 const struct rate_limiter_config *tx);
 
 #endif

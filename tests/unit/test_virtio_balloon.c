@@ -312,6 +312,22 @@ static void stats_are_kept_and_rerequested(void **state)
 	used_is(f, STATSQ, head, 0);
 }
 
+/* PATCH /balloon/statistics: the interval changes; statistics cannot be switched on
+ * or off after creation (Firecracker's rule: the queue exists or it does not). */
+static void stats_interval_changes_at_runtime(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(virtio_balloon_set_stats_interval(&f->t.dev, 5), 0);
+	assert_int_equal(virtio_balloon_set_stats_interval(&f->t.dev, 0), -EINVAL);
+}
+
+static void stats_cannot_be_switched_on_later(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(virtio_balloon_set_stats_interval(&f->t.dev, 5), -EINVAL);
+	assert_int_equal(virtio_balloon_set_stats_interval(&f->t.dev, 0), 0);
+}
+
 int main(void)
 {
 	log_init("test", LOG_ERROR);
@@ -328,6 +344,9 @@ int main(void)
 		cmocka_unit_test(a_target_beyond_ram_is_refused),
 		cmocka_unit_test_setup_teardown(stats_are_kept_and_rerequested, setup_stats,
 						teardown),
+		cmocka_unit_test_setup_teardown(stats_interval_changes_at_runtime, setup_stats,
+						teardown),
+		cmocka_unit_test_setup_teardown(stats_cannot_be_switched_on_later, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

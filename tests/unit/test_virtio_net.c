@@ -495,6 +495,34 @@ static void rx_rate_limiter_parks_then_resumes(void **state)
 	assert_true(stats(f).rx_throttled >= 1);
 }
 
+static int setup_slow(void **state)
+{
+	/* One transmit per 10 s: only a new limiter can release the second frame soon. */
+	struct net_config cfg = { .iface_id = "eth0", .tap_fd = -1 };
+	cfg.tx_rate_limiter.ops = (struct token_bucket_config){ .size = 1, .refill_time_ms = 10000 };
+	return setup_with(state, BASE_FEATURES, &cfg);
+}
+
+/* PATCH /network-interfaces: a new limiter takes over, parked work goes at once. */
+static void rate_limiters_change_at_runtime(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[60] = { 0 };
+	struct virtio_net_hdr hdr = { 0 };
+	uint16_t h1 = post_tx(f, &hdr, frame, sizeof(frame));
+	uint16_t h2 = post_tx(f, &hdr, frame, sizeof(frame));
+	vtd_kick(&f->t, TXQ);
+	used_is(f, TXQ, h1, 0);
+	struct rate_limiter_config unlimited = { 0 };
+	assert_int_equal(virtio_net_set_rate_limiters(&f->t.dev, NULL, &unlimited), 0);
+	assert_int_equal(vtd_wait_used(&f->t, TXQ, 500), 1);
+	used_is(f, TXQ, h2, 0);
+	struct virtio_device other = f->t.dev;
+	static const struct virtio_device_ops not_net = { .name = "x" };
+	other.ops = &not_net;
+	assert_int_equal(virtio_net_set_rate_limiters(&other, &unlimited, NULL), -EINVAL);
+}
+
 /* ---- configuration ---- */
 
 static void config_has_mac_and_link_up(void **state)
@@ -722,6 +750,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(rx_rate_limiter_parks_then_resumes, setup_limited,
 						teardown),
+		cmocka_unit_test_setup_teardown(rate_limiters_change_at_runtime, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(config_has_mac_and_link_up, setup, teardown),
 		cmocka_unit_test(mac_given_or_derived_deterministically),
 		cmocka_unit_test(tap_created_configured_and_removed),
