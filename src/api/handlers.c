@@ -13,7 +13,9 @@
 #include "vmm/config_json.h"
 #include "vmm/vmm_state.h"
 
-#define PARSE_CTX(ctx, err) struct parse_ctx ctx = { .name = NULL, .err = err, .errlen = sizeof(err) }
+/* Messages without a file prefix: "machine-config.vcpu_count: ...". */
+#define PARSE_CTX(ctx, err) \
+	struct parse_ctx ctx = { .name = NULL, .err = err, .errlen = sizeof(err) }
 
 static void move_string(char **dst, char **src)
 {

@@ -10,7 +10,9 @@
 #include "vmm/config_json.h"
 #include "vmm/vmm_state.h"
 
-#define PARSE_CTX(ctx, err) struct parse_ctx ctx = { .name = NULL, .err = err, .errlen = sizeof(err) }
+/* Messages without a file prefix: "machine-config.vcpu_count: ...". */
+#define PARSE_CTX(ctx, err) \
+	struct parse_ctx ctx = { .name = NULL, .err = err, .errlen = sizeof(err) }
 #define ID_MISMATCH "The id from the path does not match the id from the body!"
 
 static int find_drive(const struct vm_config *cfg, const char *id)
