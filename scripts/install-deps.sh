@@ -17,13 +17,14 @@ declare -A why=(
 	[python3-pytest]="test: end-to-end tests that boot real guests"
 	[acpica-tools]="test: iasl disassembles the DSDT argon generates"
 	[qemu-system-x86]="bench: QEMU's microvm machine, the peer in every benchmark"
+	[fio]="bench: the host's own figure for the disk patterns the guest runs (the ceiling)"
 	[clang]="fuzz: libFuzzer targets"
 	[libclang-rt-14-dev]="fuzz: libFuzzer and sanitizer runtimes for clang"
 )
 declare -A group=(
 	[build]="build-essential libjansson-dev liburing-dev zlib1g-dev liblz4-dev libzstd-dev liblzma-dev libbz2-dev liblzo2-dev"
 	[test]="libcmocka-dev python3-pytest acpica-tools"
-	[bench]="qemu-system-x86"
+	[bench]="qemu-system-x86 fio"
 	[fuzz]="clang libclang-rt-14-dev"
 )
 
