@@ -15,6 +15,7 @@ import subprocess
 import time
 
 LIVE = set()  # Popen objects that may still be running
+CLEANUPS = []  # callables that remove what a run made (netns, files), run last first
 
 
 class BenchError(Exception):
@@ -38,9 +39,26 @@ def reap(proc):
     LIVE.discard(proc)
 
 
+def at_cleanup(fn):
+    """Register fn to run at kill_all(), after every process is gone."""
+    CLEANUPS.append(fn)
+
+
 def kill_all():
+    """Kill every child, then run the registered cleanups."""
     for proc in list(LIVE):
         reap(proc)
+    run_cleanups()
+
+
+def run_cleanups():
+    """Run the registered cleanups, last first, each once."""
+    while CLEANUPS:
+        fn = CLEANUPS.pop()
+        try:
+            fn()
+        except Exception as e:  # a cleanup must not stop the others
+            print(f"# cleanup {getattr(fn, '__qualname__', fn)} failed: {e}", flush=True)
 
 
 def spawn(argv, env=None, pass_fds=(), stdin=subprocess.PIPE):
