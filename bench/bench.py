@@ -8,6 +8,10 @@ guest image (build/argon-guest) with the same vCPUs and memory.
   exit-bench  the guest's exit-bench under both
   exits       user-space exits per operation, counted by the kernel's
               kvm:kvm_userspace_exit tracepoint (perf stat)
+  devices     (--devices) virtio-blk, virtio-net and virtio-vsock: blk-bench
+              against fio on the host, net-bench tx to a UDP socket in a
+              private netns, vsock-bench (argon only: QEMU has no user-space
+              vsock), with exits per request, frame and MiB
 
 Python 3 standard library only; bench/run-all.sh is the entry point.
 Figures go to stdout; progress lines start with '#'.
@@ -27,6 +31,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import devices  # noqa: E402
 import vmlib  # noqa: E402
 from vmlib import VM, BenchError, PerfEvents, PerfWindow  # noqa: E402
 
@@ -87,10 +92,11 @@ class Argon:
     def __init__(self, ctx):
         self.ctx = ctx
 
-    def argv(self, cmdline):
+    def argv(self, cmdline, extra=()):
         c = self.ctx
         return [c.argon_vmm, "--kernel", c.guest, "--vcpus", str(c.args.vcpus),
-                "--memory", str(c.args.memory), "--cmdline", cmdline, "--timings"]
+                "--memory", str(c.args.memory), "--cmdline", cmdline, "--timings",
+                *extra]
 
 
 class Qemu:
@@ -99,7 +105,7 @@ class Qemu:
     def __init__(self, ctx):
         self.ctx = ctx
 
-    def argv(self, cmdline):
+    def argv(self, cmdline, extra=(), machine_extra=""):
         c = self.ctx
         m = c.args.memory
         # microvm as lean as the guest allows: no option ROMs, no PIT, PIC or RTC
@@ -108,13 +114,13 @@ class Qemu:
         # sleep register, the command line passed as is. Guest RAM is a memfd,
         # as in argon, so it counts as RssShmem and not as VMM overhead.
         machine = ("microvm,acpi=on,x-option-roms=off,pit=off,pic=off,rtc=off,"
-                   "isa-serial=on,auto-kernel-cmdline=off,memory-backend=ram")
+                   "isa-serial=on,auto-kernel-cmdline=off,memory-backend=ram" + machine_extra)
         return [c.qemu, "-M", machine,
                 "-object", f"memory-backend-memfd,id=ram,size={m}M",
                 "-enable-kvm", "-cpu", "host,-arch-capabilities",
                 "-m", f"{m}M", "-smp", str(c.args.vcpus),
                 "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-                "-serial", "stdio", "-kernel", c.guest, "-append", cmdline]
+                "-serial", "stdio", "-kernel", c.guest, "-append", cmdline, *extra]
 
 
 # ---------------------------------------------------------------- context
@@ -134,6 +140,8 @@ class Ctx:
         self.notes = []
         self.commands = []
         self.vmms = [Argon(self), Qemu(self)]
+        self.main_parts = True  # boot, exits or session asked for
+        self.fio = None
 
     def left(self):
         return self.deadline - time.monotonic()
@@ -344,7 +352,8 @@ def counted(ctx, vm, name, line, result_rx, timeout_s):
     """run_cmd inside a perf window; returns (match, counts or None)."""
     if not ctx.perf:
         return run_cmd(ctx, vm, name, line, result_rx, timeout_s), None
-    pw = PerfWindow(ctx.perf, EVENTS, vm.pid)
+    # vmm_pid: the VMM itself when vm.pid is a wrapper (timeout, ip netns exec)
+    pw = PerfWindow(ctx.perf, EVENTS, getattr(vm, "vmm_pid", vm.pid))
     try:
         m = run_cmd(ctx, vm, name, line, result_rx, timeout_s, pw)
     except BaseException:
@@ -493,6 +502,324 @@ def host_cpu_once(ctx, r):
     r.setdefault("cpu", []).append(tuple(float(x) for x in m.groups()))
 
 
+# ---------------------------------------------------------------- devices
+
+
+# Per VMM: host address (on its tap), guest address, tap, guest MAC. Both taps
+# live in the run's own network namespace; nothing leaves it.
+HOST_NET = {"argon": ("10.231.1.1", "10.231.1.2", "bench-argon", "aa:fc:00:00:01:02"),
+            "qemu-microvm": ("10.231.2.1", "10.231.2.2", "bench-qemu", "aa:fc:00:00:02:02")}
+UDP_PORT = 9000
+VSOCK_PORT = 5000  # vsock-bench writes to it and reads from VSOCK_PORT + 1
+NET_HLEN = 14 + 20 + 8  # Ethernet + IPv4 + UDP headers: frame bytes = payload + 42
+NET_SIZES = (1472, 18)  # UDP payloads: 1514- and 60-byte frames
+
+
+def microvm_virtio_cmdline(n):
+    """microvm's virtio-mmio transports sit 512 bytes apart from 0xfeb00000 with
+    GSI 16 + i (ACPI on, ioapic2=off), and devices fill them from i = 7 down.
+    QEMU names them on the command line only without ACPI, so we do, in the
+    form argon-vmm appends for its own devices."""
+    return " ".join(f"virtio_mmio.device=512@{0xfeb00000 + i * 512:#x}:{16 + i}"
+                    for i in range(7, 7 - n, -1))
+
+
+class DevSession:
+    """One VM with the benchmark devices, waiting at the guest's prompt, run as
+    `timeout T [ip netns exec NS] VMM ...`; counted commands get a perf window,
+    the guest's per-device interrupt counts (virtio-list) and, for argon, its
+    own metrics (GET /metrics on its API socket) around them."""
+
+    def __init__(self, ctx, vmm, argv, api_sock=None):
+        self.ctx, self.vmm, self.name, self.argv = ctx, vmm, vmm.name, argv
+        self.api_sock = api_sock
+        self.vm = None
+        self.err = None
+        self.r = {}
+
+    def guarded(self, what, fn, *args):
+        """A failure ends this VM's part, not the benchmark."""
+        if self.err:
+            return None
+        try:
+            return fn(*args)
+        except BenchError as e:
+            self.err = f"{what}: {e}"
+            log(f"{self.name}: {what} failed: {e}")
+            self.close()
+            return None
+
+    def start(self):
+        log(f"{self.name}: boot to the prompt with the devices")
+        self.vm = VM(self.argv)
+        self.vm.expect(READY, self.ctx.args.boot_timeout, "the ready marker")
+        await_prompt(self.ctx, self.vm, self.name, 2.0)
+        kids = vmlib.children_of(self.vm.pid)  # timeout's child is the VMM: ip execs it
+        self.vm.vmm_pid = kids[0] if kids else self.vm.pid
+
+    def irqs(self):
+        p0 = self.vm.pos
+        run_cmd(self.ctx, self.vm, self.name, "virtio-list", devices.VLIST_RX, 10)
+        return devices.parse_virtio_list(bytes(self.vm.out[p0:self.vm.pos]))
+
+    def measure(self, line, rx, timeout_s, count=False):
+        """Runs one command; returns its result match and the VMM's CPU time
+        (vCPU threads apart) over it, and with count its exit counts as well."""
+        if not count:
+            t0, th0 = time.monotonic_ns(), devices.thread_times(self.vm.vmm_pid)
+            m = run_cmd(self.ctx, self.vm, self.name, line, rx, timeout_s)
+            th1 = devices.thread_times(self.vm.vmm_pid)
+            return m, devices.thread_delta(th0, th1, time.monotonic_ns() - t0), None
+        irq0 = self.irqs()
+        m0 = devices.argon_metrics(self.api_sock) if self.api_sock else None
+        t0, th0 = time.monotonic_ns(), devices.thread_times(self.vm.vmm_pid)
+        m, perf = counted(self.ctx, self.vm, self.name, line, rx, timeout_s)
+        th1 = devices.thread_times(self.vm.vmm_pid)
+        threads = devices.thread_delta(th0, th1, time.monotonic_ns() - t0)
+        m1 = devices.argon_metrics(self.api_sock) if self.api_sock else None
+        irq1 = self.irqs()
+        return m, threads, {"perf": perf, "metrics": devices.metrics_delta(m0, m1),
+                            "irqs": {k: v - irq0.get(k, 0) for k, v in irq1.items()}}
+
+    def blk(self, count=False):
+        ms_ = self.ctx.args.blk_ms
+        m, th, c = self.measure(f"blk-bench 0 {ms_}", devices.BLK_RX, 6 * ms_ / 1000 + 30,
+                                count)
+        rec = devices.parse_blk(m)
+        rec["threads"] = th
+        if c:
+            self.r["blk_count"] = (rec, c)
+        else:
+            self.r.setdefault("blk", []).append(rec)
+
+    def net(self, sink, payload, count=False):
+        s = self.ctx.args.net_seconds
+        sink.ask("reset")
+        m, th, c = self.measure(f"net-bench tx {HOST_NET[self.name][0]} {UDP_PORT} {s} "
+                                f"{payload}", devices.NET_TX_RX, s + 20, count)
+        rec = devices.parse_net_tx(m)
+        rec["threads"] = th
+        rec["host"] = settle(sink)
+        h = rec["host"]
+        dur = (h["last_ns"] - h["first_ns"]) / 1e9
+        rec["host_frames_s"] = (h["frames"] - 1) / dur if dur > 0 else None
+        rec["host_mib_s"] = (rec["host_frames_s"] * (payload + NET_HLEN) / 2**20
+                             if rec["host_frames_s"] else None)
+        key = f"net{payload}"
+        if c:
+            self.r[key + "_count"] = (rec, c)
+        else:
+            self.r.setdefault(key, []).append(rec)
+
+    def vsock(self, host, count=False):
+        s = self.ctx.args.vsock_seconds
+        n0 = len(host.got), len(host.sent)
+        m, th, c = self.measure(f"vsock-bench {VSOCK_PORT} {s}", devices.VSOCK_RX, 2 * s + 20,
+                                count)
+        rec = devices.parse_vsock(m)
+        rec["threads"] = th
+        end = time.monotonic() + 3
+        while (len(host.got), len(host.sent)) == n0 and time.monotonic() < end:
+            time.sleep(0.05)
+        rec["host_got"] = host.got[-1] if len(host.got) > n0[0] else None
+        rec["host_sent"] = host.sent[-1] if len(host.sent) > n0[1] else None
+        if c:
+            self.r["vsock_count"] = (rec, c)
+        else:
+            self.r.setdefault("vsock", []).append(rec)
+
+    def stop(self):
+        self.vm.send("poweroff\n")
+        self.r["rc"] = self.vm.wait_exit(self.ctx.args.exit_timeout)
+        self.r["stderr"] = parse_argon_stderr(bytes(self.vm.err))
+
+    def close(self):
+        if self.vm:
+            self.vm.close()
+
+
+def settle(sink, quiet_s=0.3, limit_s=5.0):
+    """The sink's counts once they stop growing (it may still be draining)."""
+    end = time.monotonic() + limit_s
+    last = sink.ask()
+    while time.monotonic() < end:
+        time.sleep(quiet_s)
+        now = sink.ask()
+        if now["frames"] == last["frames"]:
+            return now
+        last = now
+    return last
+
+
+def fio_once(ctx, D):
+    if D.get("fio_err"):
+        return
+    argv = devices.fio_argv(ctx.fio, D["fio_image"], ctx.args.disk_mib,
+                            max(1, round(ctx.args.blk_ms / 1000)))
+    if not D.get("fio"):
+        ctx.commands.append(("fio on the host, the same pattern against the image file", shlex.join(argv)))
+    try:
+        D.setdefault("fio", []).append(devices.fio_run(argv, 60 + 6 * ctx.args.blk_ms / 1000))
+    except BenchError as e:
+        D["fio_err"] = str(e)
+        log(f"fio failed: {e}")
+
+
+def rotate(steps, i):
+    k = i % len(steps)
+    return steps[k:] + steps[:k]
+
+
+def device_sessions(ctx, D, scratch, netns):
+    """The two VMs' command lines: the same disk contents, the same guest
+    commands; argon also gets its hybrid vsock and API socket."""
+    a = ctx.args
+    wrap = ["timeout", "-k", "5", str(int(ctx.left()) + 30)] + (netns.prefix() if netns else [])
+    out = []
+    for vmm in ctx.vmms:
+        img = scratch.file(f"{vmm.name}.img")
+        hip, gip, tap, mac = HOST_NET[vmm.name]
+        ip = f" argon.ip={gip}/24" if netns else ""
+        if isinstance(vmm, Argon):
+            api = scratch.file("api.sock")
+            extra = ["--disk", img, "--vsock", f"cid=3,uds={D['uds']}", "--api-sock", api]
+            if netns:
+                extra += ["--net", f"tap={tap},mac={mac}"]
+            argv = wrap + vmm.argv("console=ttyS0" + ip, extra)
+        else:
+            api = None
+            # cache=writeback,aio=io_uring is argon's backend: io_uring on the raw
+            # file through the page cache, flushes as fdatasync. force-legacy=false:
+            # virtio 1.x transports, as argon's. vhost=off: user-space virtio-net.
+            # debug-threads=on names the vCPU threads ("CPU 0/KVM") so their CPU
+            # time can be told from the device side's; it changes nothing else.
+            extra = ["-name", "argon-bench,debug-threads=on",
+                     "-global", "virtio-mmio.force-legacy=false",
+                     "-drive", f"id=d0,file={img},format=raw,if=none,cache=writeback,aio=io_uring",
+                     "-device", "virtio-blk-device,drive=d0"]
+            if netns:
+                extra += ["-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no,vhost=off",
+                          "-device", f"virtio-net-device,netdev=n0,mac={mac}"]
+            cmdline = f"console=ttyS0 {microvm_virtio_cmdline(2 if netns else 1)}{ip}"
+            argv = wrap + vmm.argv(cmdline, extra, machine_extra=",ioapic2=off")
+        ctx.commands.append((f"devices ({vmm.name})", shlex.join(argv)))
+        out.append(DevSession(ctx, vmm, argv, api))
+    return out
+
+
+def devices_suite(ctx, res):
+    """Block, net and vsock figures of argon's virtio-mmio devices against
+    QEMU microvm's, with both VMs at their prompts and the runs alternating
+    (blk-bench rotates with fio on the host), then one run of each under perf."""
+    a = ctx.args
+    D = res["devices"] = {"setup": []}
+    scratch = devices.Scratch()
+    sessions, sink = [], None
+    try:
+        log(f"devices: two {a.disk_mib} MiB images of random data in {scratch.path}, "
+            "synced and in the page cache")
+        for vmm in ctx.vmms:
+            devices.make_image(scratch.file(f"{vmm.name}.img"), a.disk_mib)
+        D["fio_image"] = scratch.file("argon.img")
+        ctx.fio = shutil.which("fio")
+        if not ctx.fio:
+            D["fio_err"] = "fio not found (Debian: apt-get install fio)"
+        netns = None
+        if os.geteuid() != 0 or not shutil.which("ip"):
+            D["net_err"] = "needs root and iproute2 to make a network namespace and taps"
+        else:
+            netns = devices.Netns()
+            for hip, _, tap, _ in HOST_NET.values():
+                netns.add_tap(tap, f"{hip}/24")
+            sink = devices.UdpSink(netns, UDP_PORT, [v[2] for v in HOST_NET.values()])
+            D["setup"].append(f"netns {netns.name}: taps " + ", ".join(
+                f"{t} {h}/24 (guest {g})" for h, g, t, _ in HOST_NET.values())
+                + f"; UDP sink on port {UDP_PORT} inside it")
+            ctx.commands.append(("the network namespace and its taps", "; ".join(
+                [f"ip netns add {netns.name}"] + [
+                    f"ip -n {netns.name} tuntap add dev {t} mode tap; "
+                    f"ip -n {netns.name} addr add {h}/24 dev {t}; "
+                    f"ip -n {netns.name} link set {t} up" for h, _, t, _ in HOST_NET.values()])
+                + f"; ip netns exec {netns.name} python3 -c <UDP sink on 0.0.0.0:{UDP_PORT}>"))
+        ctx.commands.append(("typed at each guest's prompt", "; ".join(
+            [f"blk-bench 0 {a.blk_ms}"]
+            + ([f"net-bench tx HOST_IP {UDP_PORT} {a.net_seconds} {p}" for p in NET_SIZES]
+               if netns else [])
+            + [f"vsock-bench {VSOCK_PORT} {a.vsock_seconds} (argon)",
+               "virtio-list (before and after each run under perf)"])))
+        D["uds"] = scratch.file("v.sock")
+        vhost = devices.VsockHost(D["uds"], VSOCK_PORT)
+        sessions = device_sessions(ctx, D, scratch, netns)
+        for s in sessions:
+            s.guarded("boot to the prompt", s.start)
+        sa = sessions[0]
+
+        def budget(need_s, what):
+            if ctx.left() < need_s:
+                ctx.note(f"devices: {what} skipped or cut short (time budget)")
+                return False
+            return True
+
+        blk_s = 6 * a.blk_ms / 1000 + 3
+        log(f"blk-bench 0 {a.blk_ms}: {a.dev_runs} rounds of argon, qemu and host fio in rotation")
+        for i in range(a.dev_runs):
+            if not budget(3 * blk_s + 30, "blk rounds"):
+                break
+            steps = [(s, s.blk) for s in sessions] + [(None, lambda: fio_once(ctx, D))]
+            for s, fn in rotate(steps, i):
+                fn() if s is None else s.guarded("blk-bench", fn)
+        for s in sessions:
+            if ctx.perf and budget(blk_s + 30, "blk-bench under perf"):
+                s.guarded("blk-bench under perf", s.blk, True)
+
+        if netns:
+            for payload in NET_SIZES:
+                log(f"net-bench tx, {payload + NET_HLEN}-byte frames, {a.net_seconds} s: "
+                    f"{a.dev_runs} rounds of argon and qemu alternating")
+                for i in range(a.dev_runs):
+                    if not budget(2 * a.net_seconds + 30, "net rounds"):
+                        break
+                    for s in rotate(sessions, i):
+                        s.guarded("net-bench", s.net, sink, payload)
+                for s in sessions:
+                    if ctx.perf and budget(a.net_seconds + 30, "net-bench under perf"):
+                        s.guarded("net-bench under perf", s.net, sink, payload, True)
+
+        log(f"vsock-bench {VSOCK_PORT} {a.vsock_seconds}: {a.dev_runs} runs (argon only)")
+        for i in range(a.dev_runs):
+            if budget(2 * a.vsock_seconds + 30, "vsock rounds"):
+                sa.guarded("vsock-bench", sa.vsock, vhost)
+        if ctx.perf and budget(2 * a.vsock_seconds + 30, "vsock-bench under perf"):
+            sa.guarded("vsock-bench under perf", sa.vsock, vhost, True)
+        D["vsock_host_errors"] = list(vhost.errors)
+
+        for s in sessions:
+            s.guarded("poweroff", s.stop)
+    finally:
+        for s in sessions:
+            s.close()
+            D[s.name] = s.r
+            if s.err:
+                D[s.name]["err"] = s.err
+        if sink:
+            sink.close()
+        vmlib.run_cleanups()
+        D["leftovers"] = leftovers(scratch)
+
+
+def leftovers(scratch):
+    """What this run left behind after its cleanup: should be nothing."""
+    left = []
+    if os.path.exists(scratch.path):
+        left.append(scratch.path)
+    ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout \
+        if shutil.which("ip") else ""
+    if devices.PREFIX in ns:
+        left.append(f"netns {devices.PREFIX}")
+    left += [f"pid {p.pid}" for p in vmlib.LIVE if p.poll() is None]
+    return left
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -554,6 +881,14 @@ def med_counts(recs):
 
 
 def report(ctx, res):
+    if ctx.main_parts:
+        main_report(ctx, res)
+    if "devices" in res:
+        device_report(ctx, res)
+    closing(ctx, res)
+
+
+def main_report(ctx, res):
     a = ctx.args
     t = Table()
     A, Q = res["argon"], res["qemu-microvm"]
@@ -709,6 +1044,10 @@ def details(ctx, res):
     if h.get("err"):
         print(f"  host: {h['err']}")
 
+
+def closing(ctx, res):
+    """The commands that ran, then the notes (exit-counting caveats, load)."""
+    A, Q = res["argon"], res["qemu-microvm"]
     print("\nCommands")
     seen = set()
     for what, cmd in ctx.commands:
@@ -750,14 +1089,246 @@ def details(ctx, res):
                  f"{end} at the end, {os.cpu_count()} CPUs): compare run-to-run spread in "
                  "Details before trusting small differences")
     print("\nNotes")
-    ctx.note("ready = the launcher read 'argon-guest: ready' on the VMM's stdout; t0 = "
-             "CLOCK_MONOTONIC just before spawning (argon gets it as ARGON_START_NS, so its "
-             "--timings stages share the origin)")
-    ctx.note("QEMU x86 has no firmware-less direct boot: microvm runs qboot (bios-microvm.bin), "
-             "which loads the PVH kernel through fw_cfg; its real-mode code runs under KVM's "
-             "instruction emulator on PVM hosts")
+    if ctx.main_parts:
+        ctx.note("ready = the launcher read 'argon-guest: ready' on the VMM's stdout; t0 = "
+                 "CLOCK_MONOTONIC just before spawning (argon gets it as ARGON_START_NS, so "
+                 "its --timings stages share the origin)")
+        ctx.note("QEMU x86 has no firmware-less direct boot: microvm runs qboot "
+                 "(bios-microvm.bin), which loads the PVH kernel through fw_cfg; its real-mode "
+                 "code runs under KVM's instruction emulator on PVM hosts")
     for n_ in ctx.notes:
         print(f"  - {n_}")
+
+
+# ---------------------------------------------------------------- device report
+
+
+class DevTable(Table):
+    HEAD = ("row", "argon", "qemu-microvm", "argon/qemu", "host fio", "argon/fio",
+            "exits/op argon", "exits/op qemu", "goal")
+
+    def add(self, name, a, q, unit="", fio=None, ea="", eq="", goal="", nd=None):
+        def cell(v):
+            return v if isinstance(v, str) else fmt_num(v, unit, nd)
+        num = not isinstance(a, str) and not isinstance(q, str)
+        rv = ratio(a, q) if num else None
+        rf = ratio(a, fio) if not isinstance(a, str) else None
+        self.rows.append((name, cell(a), cell(q), fmt_num(rv, nd=3) if rv is not None else "-",
+                          cell(fio) if fio is not None else "-",
+                          fmt_num(rf, nd=3) if rf is not None else "-", str(ea), str(eq), goal))
+
+
+def sig(v, digits=3):
+    return "n/a" if v is None else f"{v:.{digits}g}"
+
+
+def per_op_str(c, ops):
+    """User-space exits per operation from a counted run, split by kind."""
+    p = (c or {}).get("perf")
+    if not p or p.get("user") is None or not ops:
+        return "n/a"
+    return (f"{sig(p['user'] / ops)} (IO {sig((p.get('user_io') or 0) / ops)}, "
+            f"MMIO {sig((p.get('user_mmio') or 0) / ops)})")
+
+
+def perf_per(cnt, div_key):
+    """User-space exits per operation of a counted run (rec, counts)."""
+    if not cnt:
+        return None
+    rec, c = cnt
+    p = c.get("perf") or {}
+    return p["user"] / rec[div_key] if p.get("user") is not None and rec.get(div_key) else None
+
+
+def thread_rows(t, ra, rq, ops, per, qna=None):
+    """Two rows from the runs' thread times: the VMM's CPU time outside its
+    vCPU threads per operation (what the devices cost the host), and how long
+    the vCPU thread waited for a host CPU (how much the host's load got in)."""
+    def cpu(rs):
+        return med([r["threads"]["other_cpu_ns"] / ops(r) / 1000 for r in rs
+                    if r.get("threads") and ops(r)])
+
+    def wait(rs):
+        return med([100.0 * r["threads"]["vcpu_wait_ns"] / r["threads"]["wall_ns"] for r in rs
+                    if r.get("threads") and r["threads"]["wall_ns"]])
+    t.add(f"  VMM CPU per {per} outside the vCPU thread (us, median)", cpu(ra),
+          qna or cpu(rq), nd=3)
+    t.add("  vCPU thread runnable but waiting for a host CPU (% of the command, median)",
+          wait(ra), qna or wait(rq), nd=1)
+
+
+def vs_goal(a, q, higher=True):
+    if a is None or q is None or isinstance(a, str) or isinstance(q, str):
+        return ""
+    ok = a >= q if higher else a <= q
+    return f"argon {'>=' if higher else '<='} qemu: {'MET' if ok else 'NOT MET'}"
+
+
+def device_report(ctx, res):
+    a = ctx.args
+    D = res["devices"]
+    A, Q = D.get("argon", {}), D.get("qemu-microvm", {})
+    t = DevTable()
+    fio = D.get("fio", [])
+    n = a.dev_runs
+
+    t.section(f"block: {a.disk_mib} MiB raw image of random data in the host page cache, "
+              f"`blk-bench 0 {a.blk_ms}` (4 KiB random over the whole disk, 1 MiB sequential "
+              f"with 4 in flight, {a.blk_ms} ms each), median of {n} runs; host fio = the same "
+              f"pattern on the image file (io_uring, buffered), median of {len(fio)}")
+    names = {"randread_qd1_iops": ("randread 4 KiB QD1", "IOPS"),
+             "randread_qd32_iops": ("randread 4 KiB QD32", "IOPS"),
+             "randwrite_qd1_iops": ("randwrite 4 KiB QD1", "IOPS"),
+             "randwrite_qd32_iops": ("randwrite 4 KiB QD32", "IOPS"),
+             "seqread_mib_s": ("seqread 1 MiB QD4", "MiB/s"),
+             "seqwrite_mib_s": ("seqwrite 1 MiB QD4", "MiB/s")}
+    for k, (label, unit) in names.items():
+        va = med([r[k] for r in A.get("blk", [])])
+        vq = med([r[k] for r in Q.get("blk", [])])
+        vf = med([r[k] for r in fio])
+        goal = vs_goal(va, vq)
+        if k == "randread_qd32_iops" and va is not None and vf:
+            goal += f"; argon >= 0.8 fio: {'MET' if va >= 0.8 * vf else 'NOT MET'}"
+        t.add(f"{label} ({unit})", va, vq, fio=vf, goal=goal, nd=0)
+    ca, cq = A.get("blk_count"), Q.get("blk_count")
+
+    ua, uq = perf_per(ca, "requests"), perf_per(cq, "requests")
+    t.add("  user-space exits per request (all six phases, one run under perf)", ua, uq, nd=4,
+          ea=per_op_str(ca[1], ca[0]["requests"]) if ca else "n/a",
+          eq=per_op_str(cq[1], cq[0]["requests"]) if cq else "n/a")
+    for key, label in (("kicks", "kicks"), ("interrupts", "interrupts")):
+        va = med([r[key] / r["requests"] for r in A.get("blk", []) if r["requests"]])
+        vq = med([r[key] / r["requests"] for r in Q.get("blk", []) if r["requests"]])
+        t.add(f"  {label} per request (guest's count, median)", va, vq, nd=4)
+    thread_rows(t, A.get("blk", []), Q.get("blk", []), lambda r: r["requests"], "request")
+
+    if D.get("net_err"):
+        t.section(f"net: n/a ({D['net_err']})")
+    else:
+        t.section(f"net: `net-bench tx HOST {UDP_PORT} {a.net_seconds} BYTES`, guest -> host "
+                  f"UDP over a tap in the run's own netns, median of {n} runs; figures are what "
+                  "the host's socket received (frames from first to last, Ethernet bytes)")
+        for payload in NET_SIZES:
+            fl = payload + NET_HLEN
+            key = f"net{payload}"
+            ra, rq = A.get(key, []), Q.get(key, [])
+            ca, cq = A.get(key + "_count"), Q.get(key + "_count")
+            va, vq = med([r["host_frames_s"] for r in ra]), med([r["host_frames_s"] for r in rq])
+            t.add(f"tx {fl}-byte frames (frames/s at the host)", va, vq, nd=0,
+                  ea=per_op_str(ca[1], ca[0]["frames"]) if ca else "n/a",
+                  eq=per_op_str(cq[1], cq[0]["frames"]) if cq else "n/a", goal=vs_goal(va, vq))
+            if payload == NET_SIZES[0]:
+                va, vq = med([r["host_mib_s"] for r in ra]), med([r["host_mib_s"] for r in rq])
+                t.add(f"tx {fl}-byte frames (MiB/s at the host)", va, vq, nd=1,
+                      goal=vs_goal(va, vq))
+            for what in ("kicks", "irqs"):
+                def f(cnt):
+                    if not cnt or not cnt[0]["frames"]:
+                        return None
+                    v = cnt[0]["kicks"] if what == "kicks" else cnt[1]["irqs"].get("net")
+                    return v / cnt[0]["frames"] * 1000 if v is not None else None
+                va, vq = f(ca), f(cq)
+                t.add(f"  {'kicks' if what == 'kicks' else 'interrupts'} per 1000 frames "
+                      "(guest's count, run under perf)", va, vq, nd=2)
+            thread_rows(t, ra, rq, lambda r: r["frames"], "frame")
+
+    t.section(f"vsock: `vsock-bench {VSOCK_PORT} {a.vsock_seconds}` (stream to host port "
+              f"{VSOCK_PORT}, then from {VSOCK_PORT + 1}; host end: Python on argon's hybrid "
+              f"vsock unix sockets), median of {n} runs; exits/op = exits per MiB moved (tx + rx)")
+    qna = "n/a (peer)"
+    ra, ca = A.get("vsock", []), A.get("vsock_count")
+    mib = (ca[0]["tx_bytes"] + ca[0]["rx_bytes"]) / 2**20 if ca else None
+    t.add("tx guest -> host (MiB/s)", med([r["tx_mib_s"] for r in ra]), qna, nd=0,
+          ea=per_op_str(ca[1], mib) if ca else "n/a", eq="n/a")
+    t.add("rx host -> guest (MiB/s)", med([r["rx_mib_s"] for r in ra]), qna, nd=0)
+    if ca:
+        irq = ca[1]["irqs"].get("vsock")
+        t.add("  interrupts per MiB (guest's count, run under perf)",
+              irq / mib if irq is not None and mib else None, qna, nd=3)
+    thread_rows(t, ra, [], lambda r: (r["tx_bytes"] + r["rx_bytes"]) / 2**20, "MiB", qna)
+    print()
+    print("=" * 100)
+    print("virtio devices: argon-vmm against QEMU microvm (user-space virtio-mmio in both, "
+          "no vhost), same guest image and commands")
+    print(t.render())
+    print("=" * 100)
+    goals = [r[-1] for r in t.rows if not isinstance(r, str) and r[-1]]
+    met = sum(g.count(": MET") for g in goals)
+    total = sum(g.count(": MET") + g.count("NOT MET") for g in goals)
+    print(f"goals met: {met} of {total}")
+    device_details(ctx, D)
+
+
+def threads_str(rec):
+    th = rec.get("threads")
+    if not th:
+        return ""
+    rest = ", ".join(f"{k} {v / 1e6:.0f}" for k, v in sorted(th["other"].items(),
+                                                            key=lambda kv: -kv[1]) if v)
+    return (f"; threads over {th['wall_ns'] / 1e6:.0f} ms: vcpu {th['vcpu_cpu_ns'] / 1e6:.0f} "
+            f"(waited {th['vcpu_wait_ns'] / 1e6:.0f}), rest {th['other_cpu_ns'] / 1e6:.0f} "
+            f"({rest})")
+
+
+def device_details(ctx, D):
+    print("\nDevice details (perf counts of one run under perf: user = kvm:kvm_userspace_exit, "
+          "user_io/user_mmio by reason; argon's own GET /metrics deltas over the same command; "
+          "irqs = the guest's interrupt count per device from virtio-list)")
+    for line in D.get("setup", []):
+        print(f"  {line}")
+    print("  (threads: ms on a CPU over the command: vcpu, vcpu's wait for a CPU, the rest of "
+          "the VMM by thread name)")
+    for r in D.get("fio", []):
+        print("  fio: " + " ".join(f"{k} {v:.0f}" for k, v in r.items()))
+    if D.get("fio_err"):
+        print(f"  fio: {D['fio_err']}")
+    if D.get("net_err"):
+        print(f"  net: {D['net_err']}")
+    for name in ("argon", "qemu-microvm"):
+        r = D.get(name, {})
+        for rec in r.get("blk", []):
+            print(f"  {name}: blk-bench " + " ".join(f"{k} {v}" for k, v in rec.items()
+                                                      if k != "threads") + threads_str(rec))
+        for payload in NET_SIZES:
+            for rec in r.get(f"net{payload}", []):
+                h = rec["host"]
+                print(f"  {name}: net-bench tx {payload + NET_HLEN}-byte frames: guest sent "
+                      f"{rec['frames']} ({rec['frames_s']} frames/s, {rec['mib_s']} MiB/s, "
+                      f"kicks {rec['kicks']}); host socket got {h['frames']} "
+                      f"({sig(rec['host_frames_s'], 6)} frames/s), tap rx {h['tap_rx']}, "
+                      f"UDP rcvbuf drops so far {h['rcvbuf_drops']}" + threads_str(rec))
+        for rec in r.get("vsock", []):
+            print(f"  {name}: vsock-bench " + " ".join(f"{k} {v}" for k, v in rec.items()
+                                                        if k != "threads") + threads_str(rec))
+        for key in ["blk_count"] + [f"net{p}_count" for p in NET_SIZES] + ["vsock_count"]:
+            if r.get(key):
+                rec, c = r[key]
+                fig = {k: v for k, v in rec.items() if k not in ("host", "threads")}
+                print(f"  {name}: {key.replace('_count', '')} under perf: {fig}")
+                print(f"      perf {c['perf']}; guest irqs {c['irqs']}")
+                if c.get("metrics"):
+                    print(f"      argon metrics: " + ", ".join(f"{k}={v:g}"
+                                                            for k, v in c["metrics"].items()))
+        if r.get("stderr", {}).get("exits"):
+            print(f"  {name}: whole device session, argon's own count: " +
+                  " ".join(f"{k}={v}" for k, v in r["stderr"]["exits"].items()))
+        if r.get("err"):
+            print(f"  {name}: device session failed: {r['err']}")
+    if D.get("vsock_host_errors"):
+        print(f"  vsock host end errors: {D['vsock_host_errors']}")
+    ctx.note("vsock has no QEMU row: QEMU 7.2's only virtio-vsock devices are vhost-vsock "
+             "(kernel vhost, /dev/vhost-vsock" + (", absent here" if not os.path.exists(
+                 "/dev/vhost-vsock") else "") + ") and vhost-user-vsock (an external daemon); "
+             "neither is user-space virtio in QEMU, so argon's figure stands alone")
+    ctx.note("net: every frame stays in the run's own network namespace (both VMMs run in it "
+             "through `ip netns exec`); the host end is a Python UDP socket there, so at high "
+             "frame rates it competes for the same two CPUs as the vCPU and the VMM threads")
+    ctx.note("block: fio's buffered io_uring reads of cached pages complete at submission, so "
+             "its QD1 and QD32 figures are alike; it is the ceiling for a VMM that reads "
+             "through the page cache")
+    left = D.get("leftovers")
+    print("  cleanup: " + ("netns, taps, images, sockets and processes all removed (checked)"
+                           if left == [] else f"LEFT BEHIND: {left}"))
 
 
 # ---------------------------------------------------------------- main
@@ -814,7 +1385,19 @@ def main():
                    help="SHA-256 rounds per cpu-bench, guest and host (default 10000)")
     p.add_argument("--only", default="boot,exits,session",
                    help="comma list of parts: boot,exits,session (memory, cpu-bench, "
-                        "exit-bench)")
+                        "exit-bench),devices")
+    p.add_argument("--devices", action="store_true",
+                   help="the device benchmarks alone (--only devices); needs root for the "
+                        "net rows")
+    p.add_argument("--dev-runs", type=int, default=3,
+                   help="runs of each device benchmark per VMM, and of fio (default 3), "
+                        "plus one of each under perf")
+    p.add_argument("--blk-ms", type=int, default=1000,
+                   help="ms per blk-bench phase and per fio job (default 1000, six phases)")
+    p.add_argument("--disk-mib", type=int, default=256, help="image size (default 256)")
+    p.add_argument("--net-seconds", type=int, default=2, help="per net-bench run (default 2)")
+    p.add_argument("--vsock-seconds", type=int, default=2,
+                   help="per vsock-bench direction (default 2)")
     p.add_argument("--build", default="build")
     p.add_argument("--qemu", default="qemu-system-x86_64")
     p.add_argument("--argon-vmm", help="default BUILD/argon-vmm")
@@ -825,6 +1408,12 @@ def main():
     a = p.parse_args()
     if a.runs < 1 or a.cpu_runs < 1 or a.exit_runs < 1 or a.vcpus < 1 or a.memory < 16:
         p.error("counts must be >= 1 and memory >= 16 MiB")
+    if a.dev_runs < 1 or a.blk_ms < 1000 or a.disk_mib < 16 or a.net_seconds < 1 or \
+            a.vsock_seconds < 1:
+        p.error("--dev-runs, --net-seconds, --vsock-seconds >= 1, --blk-ms >= 1000, "
+                "--disk-mib >= 16")
+    if a.devices:
+        a.only = "devices"
 
     atexit.register(vmlib.kill_all)
 
@@ -850,6 +1439,10 @@ def main():
     header(ctx)
 
     parts = set(a.only.split(","))
+    unknown = parts - {"boot", "exits", "session", "devices"}
+    if unknown:
+        p.error(f"unknown parts: {','.join(sorted(unknown))}")
+    ctx.main_parts = bool(parts & {"boot", "exits", "session"})
     res = {v.name: {} for v in ctx.vmms}
     t_start = time.monotonic()
     if "boot" in parts:
@@ -859,6 +1452,8 @@ def main():
     res["host"] = {}
     if "session" in parts:
         sessions(ctx, res)
+    if "devices" in parts:
+        devices_suite(ctx, res)
     log(f"measured in {time.monotonic() - t_start:.0f} s")
     report(ctx, res)
     return 0

@@ -2,10 +2,15 @@
 # argon-vmm against QEMU's microvm on the same guest, side by side in one run.
 # `make bench` builds everything, then runs this. Options go to bench/bench.py
 # (--runs N, --vcpus N, --memory MIB, --cpu-runs N, --exit-runs N, ...; --help).
+# `bench/run-all.sh --devices` runs the virtio device benchmarks instead (block,
+# net, vsock; about 3 minutes).
 #
 # Needs: build/argon-vmm, build/argon-guest, build/cpu-bench-host,
 # qemu-system-x86_64 (Debian: qemu-system-x86), /dev/kvm, and for exit counts
-# perf (Debian: linux-perf) run as root. Writes nothing but stdout/stderr.
+# perf (Debian: linux-perf) run as root; --devices also fio (Debian: fio) and,
+# for its net rows, root and iproute2. Writes nothing but stdout/stderr, except
+# --devices: two disk images and sockets in a temporary directory and a network
+# namespace of its own, all removed at the end.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +35,12 @@ cleanup() {
 			kill -KILL "${p#/proc/}" 2>/dev/null || true
 		fi
 	done
+	# And what the device benchmarks make, named after this run (bench/devices.py):
+	# the network namespace with its taps, the directory with images and sockets.
+	if ip netns list 2>/dev/null | grep -qw "argon-bench-$$"; then
+		ip netns del "argon-bench-$$" 2>/dev/null || true
+	fi
+	rm -rf "${TMPDIR:-/tmp}/argon-bench-$$-"*
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
@@ -44,6 +55,9 @@ wait "$child"
 rc=$?
 set -e
 child=
-# The API: socket-ready time against its floor, request latency under guest I/O.
-timeout --foreground -k 10 300 python3 -u bench/api_bench.py || [ "$rc" -ne 0 ] || rc=1
+# The API: socket-ready time against its floor, request latency under guest I/O
+# (not with --devices, which asks for the device benchmarks alone).
+if [[ " $* " != *" --devices "* ]]; then
+	timeout --foreground -k 10 300 python3 -u bench/api_bench.py || [ "$rc" -ne 0 ] || rc=1
+fi
 exit "$rc"
