@@ -1366,6 +1366,12 @@ def header(ctx):
           f"KVM backend {backend}")
     print(f"peer: {qv[0] if qv else ctx.qemu}; {pv}")
     print(f"guest: {ctx.guest}; {a.vcpus} vCPU, {a.memory} MiB")
+    try:
+        built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.stat(ctx.argon_vmm).st_mtime))
+    except OSError:
+        built = "?"
+    print(f"argon-vmm: {ctx.argon_vmm}, built {built} (the tree is shared: a build may hold "
+          "uncommitted work)")
     ctx.load_start = loadavg()
     print(f"load average at start: {ctx.load_start}")
     print()
