@@ -197,9 +197,12 @@ static int handle_start_request(struct vmm *v)
 	pthread_mutex_lock(&v->lock);
 	int status = 0;
 	if (v->start_requested && !v->start_done) {
-		log_capture_begin(v->start_error, sizeof(v->start_error));
-		status = build_vm(v);
-		log_capture_end();
+		/* Built meanwhile from --config (the request raced the boot): it stands. */
+		if (!v->vm_created) {
+			log_capture_begin(v->start_error, sizeof(v->start_error));
+			status = build_vm(v);
+			log_capture_end();
+		}
 		v->start_status = status;
 		v->start_done = true;
 		pthread_cond_broadcast(&v->cond);

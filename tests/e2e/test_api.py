@@ -99,7 +99,7 @@ def test_firecracker_getting_started_recipes(vmm, tmp_path):
     rootfs = tmp_path / "rootfs.ext4"
     rootfs.write_bytes(b"\0" * (4 * MIB))
     logfile = tmp_path / "firecracker.log"
-    tap = f"agt{os.getpid() % 100000}"
+    tap = f"aga{os.getpid() % 100000}"
     v = vmm()
     sock = v.sock
     assert curl(sock, "PUT", "/logger", json.dumps({
