@@ -239,17 +239,13 @@ static void flush_metrics_if_due(struct vmm *v)
 	pthread_mutex_unlock(&v->lock);
 }
 
-/* An InstanceStart still waiting when the loop ends is answered, so the API thread
- * never waits for a main thread that has gone. */
+/* The loop ends: an InstanceStart waiting now, or asked from here on, is answered at
+ * once, so the API thread never waits for a main thread that has gone. */
 static int finish(struct vmm *v, int status)
 {
 	pthread_mutex_lock(&v->lock);
-	if (v->start_requested && !v->start_done) {
-		v->start_done = true;
-		v->start_status = status ? status : EXIT_INTERNAL;
-		snprintf(v->start_error, sizeof(v->start_error), "argon-vmm is shutting down");
-		pthread_cond_broadcast(&v->cond);
-	}
+	v->exiting = true;
+	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
 	return status;
 }
@@ -294,8 +290,12 @@ int vmm_request_start(struct vmm *v, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot wake the main thread: %s", strerror(errno));
 		return EXIT_INTERNAL;
 	}
-	while (!v->start_done)
+	while (!v->start_done && !v->exiting)
 		pthread_cond_wait(&v->cond, &v->lock);
+	if (!v->start_done) {
+		snprintf(err, errlen, "argon-vmm is shutting down");
+		return EXIT_INTERNAL;
+	}
 	if (v->start_status)
 		snprintf(err, errlen, "%s", v->start_error[0] ? v->start_error : "internal error");
 	return v->start_status;

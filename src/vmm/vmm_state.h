@@ -40,6 +40,7 @@ struct vmm {
 	/* InstanceStart asked by the API thread, done by the main thread. */
 	int wake_fd; /* eventfd the main thread polls */
 	bool start_requested, start_done;
+	bool exiting; /* the main loop has ended: nothing will be built any more */
 	int start_status;
 	char start_error[512];
 

@@ -160,6 +160,7 @@ def test_pause_resume_keeps_working(vmm):
     assert v.wait() == 0
     log = v.stderr()
     assert "KVM_SET_CLOCK" not in log, log  # restoring kvm-clock did not fail
+    assert "kvm-clock set back to" in log, log  # the guest's clock skips the pause
     assert "VM paused" in log and "VM resumed" in log
 
 
@@ -292,3 +293,32 @@ def test_closed_log_fifo_never_blocks(vmm, tmp_path):
     assert elapsed < 60, elapsed
     v.send(b"poweroff\r")
     assert v.wait() == 0
+
+
+def test_start_racing_the_end_never_hangs(sockdir, tmp_path):
+    """A boot that fails at once (--kernel of a bogus file) while InstanceStart
+    arrives: whichever comes first, the request is answered and the process ends."""
+    bogus = tmp_path / "kernel"
+    bogus.write_bytes(b"not a kernel\n" * 100)
+    path = os.path.join(sockdir, "race.sock")
+    for _ in range(10):
+        proc = subprocess.Popen([VMM, "--api-sock", path, "--kernel", str(bogus)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env=vmm_env())
+        try:
+            while not os.path.exists(path) and proc.poll() is None:
+                time.sleep(0.0002)
+            try:
+                api = Api(path, timeout=10)
+                status, _ = api.put("/actions", {"action_type": "InstanceStart"})
+                assert status in (204, 400)
+                api.close()
+            except OSError:
+                pass  # the process had already ended and closed the socket
+            assert proc.wait(timeout=15) == EXIT_IMAGE
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err = proc.stderr.read().decode()
+        assert "Sanitizer" not in err, err
