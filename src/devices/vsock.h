@@ -12,7 +12,10 @@
  * holding at most VSOCK_BUF_ALLOC bytes the host has not read yet (the credit the
  * guest was given, 5.10.6.3), and a set of flags for the packets it owes the guest
  * (never a queue of packets). Host sockets are read only when the guest has credit
- * and has posted rx buffers, straight into those buffers.
+ * and has posted rx buffers, straight into those buffers. A stream's buffer exists
+ * only while its host reads slower than its guest writes, so the worst case,
+ * VSOCK_MAX_CONNS streams all full (256 MiB), needs a guest and hosts that both
+ * keep it so.
  *
  * Locking: everything runs under dev->lock, on the event loop thread, except reset
  * and read_config (vCPU threads, lock held too). The device's sockets live in its own

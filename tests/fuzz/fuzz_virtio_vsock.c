@@ -183,7 +183,7 @@ static void drain_rx(struct dut *d)
 	}
 }
 
-/* A guest packet: [flags][44-byte header][u16 payload length][split][payload].
+/* A guest packet: [flags][44-byte header][u16 payload length][split][n][n bytes].
  * Most packets are made plausible so they reach the stream logic; flags choose what
  * stays as the fuzzer wrote it: bits 0-2 all zero keep the addresses (cids, type)
  * raw, bit 3 the op (else taken mod 8), bits 4-5 the ports (0 or 3: guest ports 0-3
@@ -224,8 +224,8 @@ static void act_tx(struct dut *d, struct script *s)
 	take_bytes(s, raw, sizeof(raw));
 	struct vsock_hdr h;
 	vsock_hdr_decode(raw, &h);
-	uint32_t plen = take16(s); /* beyond the input, zeros: big writes stay cheap */
-	uint8_t split = take8(s);
+	uint32_t plen = take16(s);
+	uint8_t split = take8(s), literal = take8(s);
 	fix_header(d, &h, flags, plen);
 	uint32_t total = VSOCK_HDR_SIZE + plen;
 	if (!mem_room(d, total))
@@ -233,7 +233,10 @@ static void act_tx(struct dut *d, struct script *s)
 	uint8_t *hva;
 	uint64_t gpa = vtd_alloc(&d->t, total, (void **)&hva);
 	vsock_hdr_encode(&h, hva);
-	take_bytes(s, hva + VSOCK_HDR_SIZE, plen);
+	/* The payload's first n bytes from the script, the rest a pattern, so a big
+	 * write does not swallow the rest of the script. */
+	memset(hva + VSOCK_HDR_SIZE, 'p', plen);
+	take_bytes(s, hva + VSOCK_HDR_SIZE, literal < plen ? literal : plen);
 	/* One, two or three descriptors, cut anywhere (a cut inside the header too). */
 	uint32_t cut = split % 3 == 0 ? total : split % 3 == 1 ? VSOCK_HDR_SIZE : 1 + split % total;
 	struct vtd_buf bufs[2] = { { gpa, cut, false }, { gpa + cut, total - cut, false } };
