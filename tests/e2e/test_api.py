@@ -322,3 +322,30 @@ def test_start_racing_the_end_never_hangs(sockdir, tmp_path):
                 proc.wait()
         err = proc.stderr.read().decode()
         assert "Sanitizer" not in err, err
+
+
+def test_balloon_target_and_statistics_through_the_api(vmm):
+    v = vmm()
+    configure(v.api, mem=256)
+    v.api.ok("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": True,
+                                 "stats_polling_interval_s": 1})
+    assert v.api.get("/balloon")[1] == {"amount_mib": 0, "deflate_on_oom": True,
+                                        "stats_polling_interval_s": 1}
+    v.api.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+    v.expect(b"argon> ")
+    assert v.api.patch("/balloon", {"amount_mib": 64}) == (204, "")
+    assert v.api.get("/balloon")[1]["amount_mib"] == 64
+    v.send(b"balloon\r")
+    assert "target_pages 16384 actual_pages 16384" in v.expect(b"argon> ")
+    deadline = time.monotonic() + 10
+    while True:  # the guest answers the statistics request within its interval
+        stats = v.api.get("/balloon/statistics")[1]
+        if "total_memory" in stats or time.monotonic() > deadline:
+            break
+        v.send(b"balloon-status\r")
+        v.expect(b"argon> ")
+    assert stats["target_mib"] == 64 and stats["actual_mib"] == 64, stats
+    assert stats["total_memory"] > 200 * MIB, stats
+    assert metric(v.api.get("/metrics")[1], "argon_balloon_actual_bytes") == 64 * MIB
+    v.send(b"poweroff\r")
+    assert v.wait() == 0
