@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio_balloon.h"
+#include "devices/virtio_net.h"
 #include "vmm/config_json.h"
 #include "vmm/vmm_state.h"
 
@@ -99,44 +100,87 @@ static int check_patch_fields(struct parse_ctx *ctx, json_t *body, const char *s
 	return 0;
 }
 
-static void patch_device(struct vmm *v, const struct api_request *req, struct api_response *r,
-			 bool is_drive)
+/* The k-th device of a kind was made from the k-th entry of that kind. */
+static struct virtio_device *device_of(struct vmm *v, uint32_t device_id, int k)
+{
+	for (int i = 0; i < v->vm.nvirtio; i++)
+		if (v->vm.virtio[i]->ops->device_id == device_id && k-- == 0)
+			return v->vm.virtio[i];
+	return NULL;
+}
+
+/* A rate limiter given in a PATCH body (already checked) replaces the old one; null or
+ * absent keeps it, as Firecracker's optional fields do. Returns out or NULL. */
+static struct rate_limiter_config *patched_limiter(json_t *body, const char *key,
+						   struct rate_limiter_config *out)
+{
+	char err[API_MSG_MAX];
+	PARSE_CTX(ctx, err);
+	json_t *value = json_object_get(body, key);
+	if (!value || json_is_null(value))
+		return NULL;
+	memset(out, 0, sizeof(*out));
+	return config_take_rate_limiter(&ctx, key, value, out) ? NULL : out;
+}
+
+/* Checks a PATCH body: its fields, its id, the device. 0, or -1 after a fault. */
+static int check_patch(struct vmm *v, const struct api_request *req, struct api_response *r,
+		       json_t *body, bool is_drive, int *found)
 {
 	static const char *const drive_fields[] = { "path_on_host", "rate_limiter", NULL };
 	static const char *const net_fields[] = { "rx_rate_limiter", "tx_rate_limiter", NULL };
-	json_t *body = api_body_object(req, r);
-	if (!body)
-		return;
 	char err[API_MSG_MAX];
 	PARSE_CTX(ctx, err);
 	const char *id_key = is_drive ? "drive_id" : "iface_id";
 	const char *id = json_string_value(json_object_get(body, id_key));
-	int found = is_drive ? find_drive(&v->cfg, req->id) : find_net(&v->cfg, req->id);
+	*found = is_drive ? find_drive(&v->cfg, req->id) : find_net(&v->cfg, req->id);
 	if (check_patch_fields(&ctx, body, is_drive ? "drives" : "network-interfaces", id_key,
 			       is_drive ? drive_fields : net_fields,
 			       is_drive ? "drive_id, path_on_host, rate_limiter"
 					: "iface_id, rx_rate_limiter, tx_rate_limiter"))
-		api_fault(r, 400, "%s", err);
-	else if (!id || strcmp(id, req->id) != 0)
-		api_fault(r, 400, ID_MISMATCH);
-	else if (found < 0)
-		api_fault(r, 400, "%s '%s' does not exist", is_drive ? "drive" : "network interface",
-			  req->id);
-	else
-		api_fault(r, 400, "updating %s '%s' after boot is not supported yet: the %s device "
-				  "has no update hook", is_drive ? "drive" : "network interface",
-			  req->id, is_drive ? "block" : "net");
-	json_decref(body);
+		return api_fault(r, 400, "%s", err);
+	if (!id || strcmp(id, req->id) != 0)
+		return api_fault(r, 400, ID_MISMATCH);
+	if (*found < 0)
+		return api_fault(r, 400, "%s '%s' does not exist",
+				 is_drive ? "drive" : "network interface", req->id);
+	return 0;
 }
 
 void api_patch_drive(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
-	patch_device(v, req, r, true);
+	json_t *body = api_body_object(req, r);
+	int found;
+	if (body && check_patch(v, req, r, body, true, &found) == 0)
+		api_fault(r, 400, "updating drive '%s' after boot is not supported yet: the block "
+				  "device has no update hook", req->id);
+	json_decref(body);
 }
 
+/* Firecracker's PATCH /network-interfaces/{id}: new rx and/or tx rate limiters. */
 void api_patch_net(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
-	patch_device(v, req, r, false);
+	json_t *body = api_body_object(req, r);
+	int i;
+	if (!body || check_patch(v, req, r, body, false, &i)) {
+		json_decref(body);
+		return;
+	}
+	struct rate_limiter_config rx_cfg, tx_cfg;
+	struct rate_limiter_config *rx = patched_limiter(body, "rx_rate_limiter", &rx_cfg);
+	struct rate_limiter_config *tx = patched_limiter(body, "tx_rate_limiter", &tx_cfg);
+	struct virtio_device *dev = device_of(v, VIRTIO_ID_NET, i);
+	if (!dev || virtio_net_set_rate_limiters(dev, rx, tx)) {
+		api_fault(r, 400, "network interface '%s': its device refused the rate limiters",
+			  req->id);
+	} else {
+		if (rx)
+			v->cfg.nets[i].rx_rate_limiter = *rx;
+		if (tx)
+			v->cfg.nets[i].tx_rate_limiter = *tx;
+		api_no_content(r);
+	}
+	json_decref(body);
 }
 
 /* A tap's name as Linux takes it (dev_valid_name): 1..15 bytes, no '/', no spaces. */
@@ -330,13 +374,20 @@ void api_patch_balloon_stats(struct vmm *v, const struct api_request *req,
 	char err[API_MSG_MAX];
 	PARSE_CTX(ctx, err);
 	uint64_t s = 0;
+	struct virtio_device *dev = balloon_device(v);
 	json_t *interval = json_object_get(body, "stats_polling_interval_s");
 	if (json_object_size(body) != 1 || !interval)
 		api_fault(r, 400, "balloon: expected {\"stats_polling_interval_s\": N}");
 	else if (config_take_uint(&ctx, "balloon.stats_polling_interval_s", interval, 0, 3600, &s))
 		api_fault(r, 400, "%s", err);
-	else
-		api_fault(r, 400, "changing the balloon's statistics interval after boot is not "
-				  "supported yet: the balloon device has no hook for it");
+	else if (!dev)
+		api_fault(r, 400, "No balloon device configured.");
+	else if (virtio_balloon_set_stats_interval(dev, (uint32_t)s))
+		api_fault(r, 400, "balloon.stats_polling_interval_s: statistics cannot be switched "
+				  "on or off after boot (only their interval changes)");
+	else {
+		v->cfg.balloon.stats_polling_interval_s = (uint32_t)s;
+		api_no_content(r);
+	}
 	json_decref(body);
 }

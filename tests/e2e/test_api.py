@@ -120,6 +120,14 @@ def test_firecracker_getting_started_recipes(vmm, tmp_path):
     v.send(b"virtio-list\r")
     out = v.expect(b"argon> ")
     assert "blk" in out and "net" in out
+    # After boot, the interface's rate limiters change (Firecracker's PATCH).
+    limiter = {"bandwidth": {"size": 1 << 20, "one_time_burst": 0, "refill_time": 100},
+               "ops": None}
+    assert v.api.patch("/network-interfaces/net1", {"iface_id": "net1",
+                                                    "tx_rate_limiter": limiter}) == (204, "")
+    nets = v.api.get("/vm/config")[1]["network-interfaces"]
+    assert nets[0]["tx_rate_limiter"]["bandwidth"]["size"] == 1 << 20
+    assert nets[0]["rx_rate_limiter"] is None
     assert "debug" in logfile.read_text(), "the logger took the Debug level and the file"
     v.send(b"poweroff\r")
     assert v.wait() == 0
@@ -347,5 +355,9 @@ def test_balloon_target_and_statistics_through_the_api(vmm):
     assert stats["target_mib"] == 64 and stats["actual_mib"] == 64, stats
     assert stats["total_memory"] > 200 * MIB, stats
     assert metric(v.api.get("/metrics")[1], "argon_balloon_actual_bytes") == 64 * MIB
+    assert v.api.patch("/balloon/statistics", {"stats_polling_interval_s": 2}) == (204, "")
+    assert v.api.get("/balloon")[1]["stats_polling_interval_s"] == 2
+    status, body = v.api.patch("/balloon/statistics", {"stats_polling_interval_s": 0})
+    assert status == 400 and "cannot be switched on or off after boot" in fault(body)
     v.send(b"poweroff\r")
     assert v.wait() == 0
