@@ -190,8 +190,7 @@ static int block_host_signals(void)
 	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-/* Logging and metrics as the configuration says; only then lines go through the
- * writer thread, so a slow destination never blocks a vCPU. */
+/* Logging and metrics as the configuration says. */
 static int start_observing(struct vmm *v)
 {
 	char err[512];
@@ -201,8 +200,6 @@ static int start_observing(struct vmm *v)
 		log_error("%s", err);
 		return EXIT_NO_FILE;
 	}
-	if (log_start_writer())
-		log_warn("no log writer thread: lines are written directly");
 	return 0;
 }
 
@@ -230,6 +227,10 @@ int main(int argc, char **argv)
 	struct api_server *api = NULL;
 	if (!status && o.api_sock && api_server_start(&v, o.api_sock, &api))
 		status = EXIT_NO_FILE;
+	/* From here lines go through the writer thread, so a slow destination never
+	 * blocks a vCPU (started after the socket: clients can connect meanwhile). */
+	if (!status && log_start_writer())
+		log_warn("no log writer thread: lines are written directly");
 	if (!status)
 		status = vmm_run(&v, sigfd, boot_now);
 	pthread_mutex_lock(&v.lock);
