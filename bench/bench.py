@@ -716,11 +716,13 @@ def devices_suite(ctx, res):
     scratch = devices.Scratch()
     sessions, sink = [], None
     try:
-        log(f"devices: two {a.disk_mib} MiB images of random data in {scratch.path}, "
+        # One image each for argon, QEMU and fio, alike: a writer's dirty pages
+        # and their writeback stay with its own file and slow no one else's.
+        log(f"devices: three {a.disk_mib} MiB images of random data in {scratch.path}, "
             "synced and in the page cache")
-        for vmm in ctx.vmms:
-            devices.make_image(scratch.file(f"{vmm.name}.img"), a.disk_mib)
-        D["fio_image"] = scratch.file("argon.img")
+        for who in [v.name for v in ctx.vmms] + ["fio"]:
+            devices.make_image(scratch.file(f"{who}.img"), a.disk_mib)
+        D["fio_image"] = scratch.file("fio.img")
         ctx.fio = shutil.which("fio")
         if not ctx.fio:
             D["fio_err"] = "fio not found (Debian: apt-get install fio)"
@@ -1263,8 +1265,9 @@ def threads_str(rec):
     th = rec.get("threads")
     if not th:
         return ""
-    rest = ", ".join(f"{k} {v / 1e6:.0f}" for k, v in sorted(th["other"].items(),
-                                                            key=lambda kv: -kv[1]) if v)
+    waits = th.get("other_wait", {})
+    rest = ", ".join(f"{k} {v / 1e6:.0f} (waited {waits.get(k, 0) / 1e6:.0f})"
+                     for k, v in sorted(th["other"].items(), key=lambda kv: -kv[1]) if v)
     return (f"; threads over {th['wall_ns'] / 1e6:.0f} ms: vcpu {th['vcpu_cpu_ns'] / 1e6:.0f} "
             f"(waited {th['vcpu_wait_ns'] / 1e6:.0f}), rest {th['other_cpu_ns'] / 1e6:.0f} "
             f"({rest})")
@@ -1276,8 +1279,8 @@ def device_details(ctx, D):
           "irqs = the guest's interrupt count per device from virtio-list)")
     for line in D.get("setup", []):
         print(f"  {line}")
-    print("  (threads: ms on a CPU over the command: vcpu, vcpu's wait for a CPU, the rest of "
-          "the VMM by thread name)")
+    print("  (threads: ms on a CPU over the command, and ms runnable but waiting for a CPU: "
+          "the vCPU, then the rest of the VMM by thread name)")
     for r in D.get("fio", []):
         print("  fio: " + " ".join(f"{k} {v:.0f}" for k, v in r.items()))
     if D.get("fio_err"):

@@ -418,13 +418,15 @@ def thread_delta(before, after, wall_ns):
     the VMM (device emulation, event loops, I/O workers). Threads that ended
     inside the window are missed (short-lived io_uring workers)."""
     d = {"wall_ns": wall_ns, "vcpu_cpu_ns": 0, "vcpu_wait_ns": 0, "other_cpu_ns": 0,
-         "other": {}}
+         "other": {}, "other_wait": {}}
     for tid, (comm, cpu, delay) in after.items():
         c0, w0 = before.get(tid, (comm, 0, 0))[1:]
         if VCPU_COMM.match(comm):
             d["vcpu_cpu_ns"] += cpu - c0
             d["vcpu_wait_ns"] += delay - w0
         else:
+            comm = re.sub(r"-\d+$", "", comm)  # iou-wrk-1234: one name for all workers
             d["other_cpu_ns"] += cpu - c0
             d["other"][comm] = d["other"].get(comm, 0) + cpu - c0
+            d["other_wait"][comm] = d["other_wait"].get(comm, 0) + delay - w0
     return d

@@ -9,7 +9,7 @@
 # qemu-system-x86_64 (Debian: qemu-system-x86), /dev/kvm, and for exit counts
 # perf (Debian: linux-perf) run as root; --devices also fio (Debian: fio) and,
 # for its net rows, root and iproute2. Writes nothing but stdout/stderr, except
-# --devices: two disk images and sockets in a temporary directory and a network
+# --devices: three disk images and sockets in a temporary directory and a network
 # namespace of its own, all removed at the end.
 set -euo pipefail
 
