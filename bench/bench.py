@@ -657,7 +657,8 @@ def fio_once(ctx, D):
     argv = devices.fio_argv(ctx.fio, D["fio_image"], ctx.args.disk_mib,
                             max(1, round(ctx.args.blk_ms / 1000)))
     if not D.get("fio"):
-        ctx.commands.append(("fio on the host, the same pattern against the image file", shlex.join(argv)))
+        ctx.commands.append(("fio on the host, the same patterns on a third image made alike",
+                             shlex.join(argv)))
     try:
         D.setdefault("fio", []).append(devices.fio_run(argv, 60 + 6 * ctx.args.blk_ms / 1000))
     except BenchError as e:
@@ -1177,7 +1178,7 @@ def device_report(ctx, res):
     t.section(f"block: {a.disk_mib} MiB raw image of random data in the host page cache, "
               f"`blk-bench 0 {a.blk_ms}` (4 KiB random over the whole disk, 1 MiB sequential "
               f"with 4 in flight, {a.blk_ms} ms each), median of {n} runs; host fio = the same "
-              f"pattern on the image file (io_uring, buffered), median of {len(fio)}")
+              f"patterns on a third image made alike (io_uring, buffered), median of {len(fio)}")
     names = {"randread_qd1_iops": ("randread 4 KiB QD1", "IOPS"),
              "randread_qd32_iops": ("randread 4 KiB QD32", "IOPS"),
              "randwrite_qd1_iops": ("randwrite 4 KiB QD1", "IOPS"),
