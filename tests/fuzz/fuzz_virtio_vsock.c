@@ -106,6 +106,16 @@ static int listen_at(const char *path)
 	return fd;
 }
 
+static void cleanup(void)
+{
+	char path[128];
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s_%d", uds, i + 1);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 static void once(void)
 {
 	static int ready;
@@ -122,6 +132,7 @@ static void once(void)
 		unlink(path);
 		listeners[i] = listen_at(path);
 	}
+	atexit(cleanup);
 	ready = 1;
 }
 
