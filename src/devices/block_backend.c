@@ -56,6 +56,7 @@ struct block_engine_ops;
 
 struct block_backend {
 	int fd, efd;
+	bool owns_efd; /* efd is ours to close (not the caller's notify_fd) */
 	char *path, *name;
 	uint64_t size;
 	bool read_only;
@@ -554,7 +555,7 @@ static int start_engine(struct block_backend *bb, enum block_engine want)
 }
 
 int block_backend_open(const char *path, bool read_only, const char *name, unsigned depth,
-		       enum block_engine engine, struct block_backend **out)
+		       enum block_engine engine, int notify_fd, struct block_backend **out)
 {
 	struct block_backend *bb = calloc(1, sizeof(*bb));
 	if (!bb)
@@ -567,8 +568,11 @@ int block_backend_open(const char *path, bool read_only, const char *name, unsig
 	int err = bb->path && bb->name ? 0 : -ENOMEM;
 	if (!err)
 		err = open_image(bb);
-	if (!err) {
+	if (!err && notify_fd >= 0) {
+		bb->efd = notify_fd;
+	} else if (!err) {
 		bb->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		bb->owns_efd = true;
 		err = bb->efd < 0 ? -errno : 0;
 	}
 	if (!err)
@@ -589,7 +593,7 @@ void block_backend_close(struct block_backend *bb)
 		block_backend_drain(bb, NULL, NULL);
 	uring_fini(bb);
 	threads_fini(bb);
-	if (bb->efd >= 0)
+	if (bb->efd >= 0 && bb->owns_efd)
 		close(bb->efd);
 	if (bb->fd >= 0)
 		close(bb->fd); /* releases the flock */
@@ -601,6 +605,21 @@ void block_backend_close(struct block_backend *bb)
 uint64_t block_backend_size(const struct block_backend *bb)
 {
 	return bb->size;
+}
+
+bool block_backend_is_image(const struct block_backend *bb, const char *path)
+{
+	struct stat mine, theirs;
+	return fstat(bb->fd, &mine) == 0 && stat(path, &theirs) == 0 &&
+	       mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino;
+}
+
+int block_backend_refresh_size(struct block_backend *bb)
+{
+	int err = image_size(bb);
+	if (err)
+		log_error("drive %s: %s: %s", bb->name, bb->path, strerror(-err));
+	return err;
 }
 
 const char *block_backend_engine_name(const struct block_backend *bb)

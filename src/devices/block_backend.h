@@ -70,16 +70,24 @@ typedef void (*block_done_fn)(void *opaque, struct block_io *io);
 /* Opens path (read-write, or read-only), takes an advisory lock on it (flock: shared
  * for read-only, exclusive otherwise) so two VMMs never write one disk, and starts an
  * engine for up to depth operations in flight. name (the drive's id) and path appear
- * in every message. Returns 0, or -errno after logging one message: -EBUSY when
- * another process holds the lock, -EINVAL when path is neither a regular file nor a
- * block device, open's errno otherwise. */
+ * in every message. Completions are signalled on notify_fd, an eventfd the caller owns
+ * and keeps open until bb is closed, so a device can replace its backend without
+ * touching what its event loop watches; -1: bb makes its own. Returns 0, or -errno
+ * after logging one message: -EBUSY when another process holds the lock, -EINVAL when
+ * path is neither a regular file nor a block device, open's errno otherwise. */
 int block_backend_open(const char *path, bool read_only, const char *name, unsigned depth,
-		       enum block_engine engine, struct block_backend **out);
+		       enum block_engine engine, int notify_fd, struct block_backend **out);
 /* Waits for operations in flight (their callbacks are not called), stops the engine,
  * closes the image (releasing the lock) and frees bb. NULL is ignored. */
 void block_backend_close(struct block_backend *bb);
 
 uint64_t block_backend_size(const struct block_backend *bb); /* bytes */
+/* True when path names the image bb has open (same device and inode): opening it a
+ * second time would collide with bb's own lock. */
+bool block_backend_is_image(const struct block_backend *bb, const char *path);
+/* Reads the image's size again (it was resized on the host). Returns 0, or -errno
+ * after logging a message. */
+int block_backend_refresh_size(struct block_backend *bb);
 const char *block_backend_engine_name(const struct block_backend *bb);
 /* The completion eventfd: readable when block_backend_reap has work. */
 int block_backend_fd(const struct block_backend *bb);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,13 +52,16 @@ struct virtio_blk {
 	uint64_t capacity; /* 512-byte sectors */
 	uint8_t serial[VIRTIO_BLK_ID_BYTES];
 	struct block_backend *bb;
+	enum block_engine engine; /* asked at creation; a new image gets the same */
+	int done_fd; /* eventfd every backend of this drive signals completions on */
 	struct blk_req reqs[VIRTIO_BLK_QUEUE_SIZE];
 	struct iovec *iovs;
 	uint16_t free_slots[VIRTIO_BLK_QUEUE_SIZE];
 	unsigned nfree;
 	struct blk_req *parked; /* parsed, waiting for the rate limiter */
 	struct rate_limiter rl;
-	int timer_fd; /* one-shot rate-limiter timer; -1 when nothing is limited */
+	bool limited;  /* false: never ask rl */
+	int timer_fd;  /* one-shot rate-limiter timer (kept for a limiter set later) */
 	bool timer_armed;
 	bool dropping; /* reset: finished requests are not given back */
 	bool pushed;   /* used entries not yet signalled */
@@ -352,7 +356,7 @@ static void blk_disarm_timer(struct virtio_blk *blk)
  * it will. While the timer runs nothing is asked (so each wait counts once). */
 static bool blk_admit(struct virtio_blk *blk, struct blk_req *req)
 {
-	if (blk->timer_fd < 0)
+	if (!blk->limited)
 		return true;
 	if (blk->timer_armed)
 		return false;
@@ -498,12 +502,11 @@ static int blk_attach(struct virtio_blk *blk, struct virtio_device *dev)
 	if (blk->dev)
 		return blk->dev == dev ? 0 : -EBUSY;
 	struct event_loop *loop = dev->vm->loop;
-	int efd = block_backend_fd(blk->bb);
-	int err = event_loop_add(loop, efd, EPOLLIN, blk_on_completion, blk);
-	if (!err && blk->timer_fd >= 0) {
+	int err = event_loop_add(loop, blk->done_fd, EPOLLIN, blk_on_completion, blk);
+	if (!err) {
 		err = event_loop_add(loop, blk->timer_fd, EPOLLIN, blk_on_timer, blk);
 		if (err)
-			event_loop_remove(loop, efd);
+			event_loop_remove(loop, blk->done_fd);
 	}
 	if (err) {
 		log_error("drive %s: cannot join the event loop: %s", blk->drive_id, strerror(-err));
@@ -609,19 +612,24 @@ const struct virtio_device_ops virtio_blk_ops = {
 
 /* ---- Construction ---- */
 
-static int blk_open_image(struct virtio_blk *blk, enum block_engine engine)
+/* Opens and locks path as this drive's image: its read-only mode, its engine, its
+ * completion eventfd. Returns 0, or -errno after one message naming drive and path. */
+static int blk_open_image(struct virtio_blk *blk, const char *path, struct block_backend **out)
 {
-	int err = block_backend_open(blk->path, blk->read_only, blk->drive_id,
-				     VIRTIO_BLK_QUEUE_SIZE, engine, &blk->bb);
-	if (err)
-		return err;
-	uint64_t size = block_backend_size(blk->bb);
-	blk->capacity = size >> SECTOR_SHIFT;
+	return block_backend_open(path, blk->read_only, blk->drive_id, VIRTIO_BLK_QUEUE_SIZE,
+				  blk->engine, blk->done_fd, out);
+}
+
+/* The capacity bb offers, in whole sectors (5.2.4: capacity). */
+static uint64_t blk_sectors(const struct virtio_blk *blk, const struct block_backend *bb,
+			    const char *path)
+{
+	uint64_t size = block_backend_size(bb);
 	if (size % SECTOR_SIZE)
 		log_warn("drive %s: %s is %llu bytes, not whole 512-byte sectors; the guest sees "
-			 "%llu sectors", blk->drive_id, blk->path, (unsigned long long)size,
-			 (unsigned long long)blk->capacity);
-	return 0;
+			 "%llu sectors", blk->drive_id, path, (unsigned long long)size,
+			 (unsigned long long)(size >> SECTOR_SHIFT));
+	return size >> SECTOR_SHIFT;
 }
 
 static int blk_init_slots(struct virtio_blk *blk)
@@ -637,11 +645,12 @@ static int blk_init_slots(struct virtio_blk *blk)
 	return 0;
 }
 
+/* The timer exists even without a limit, so PATCH /drives can set one after boot
+ * without adding to the event loop from the API thread. */
 static int blk_init_limiter(struct virtio_blk *blk, const struct rate_limiter_config *cfg)
 {
 	rate_limiter_init(&blk->rl, cfg, now_ns());
-	if (rate_limiter_is_unlimited(&blk->rl))
-		return 0;
+	blk->limited = !rate_limiter_is_unlimited(&blk->rl);
 	blk->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	return blk->timer_fd < 0 ? -errno : 0;
 }
@@ -656,7 +665,8 @@ int virtio_blk_backend_new(const struct drive_config *cfg, enum block_engine eng
 	struct virtio_blk *blk = calloc(1, sizeof(*blk));
 	if (!blk)
 		return -ENOMEM;
-	blk->timer_fd = -1;
+	blk->timer_fd = blk->done_fd = -1;
+	blk->engine = engine;
 	blk->read_only = cfg->is_read_only;
 	blk->writeback = cfg->cache_type == DRIVE_CACHE_WRITEBACK;
 	blk->drive_id = strdup(cfg->drive_id);
@@ -668,8 +678,14 @@ int virtio_blk_backend_new(const struct drive_config *cfg, enum block_engine eng
 		err = blk_init_slots(blk);
 	if (!err && (err = blk_init_limiter(blk, &cfg->rate_limiter)))
 		log_error("drive %s: rate limiter timer: %s", cfg->drive_id, strerror(-err));
+	if (!err && (blk->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		err = -errno;
+		log_error("drive %s: completion eventfd: %s", cfg->drive_id, strerror(-err));
+	}
 	if (!err)
-		err = blk_open_image(blk, engine); /* logs its own errors */
+		err = blk_open_image(blk, blk->path, &blk->bb); /* logs its own errors */
+	if (!err)
+		blk->capacity = blk_sectors(blk, blk->bb, blk->path);
 	if (err) {
 		if (err == -ENOMEM)
 			log_error("drive %s: out of memory", cfg->drive_id);
@@ -684,7 +700,9 @@ void virtio_blk_backend_free(struct virtio_blk *blk)
 {
 	if (!blk)
 		return;
-	block_backend_close(blk->bb);
+	block_backend_close(blk->bb); /* before done_fd: it may wait on it */
+	if (blk->done_fd >= 0)
+		close(blk->done_fd);
 	if (blk->timer_fd >= 0)
 		close(blk->timer_fd);
 	free(blk->iovs);
@@ -705,6 +723,132 @@ void virtio_blk_get_stats(struct virtio_device *dev, struct virtio_blk_stats *ou
 struct block_backend *virtio_blk_block_backend(struct virtio_blk *blk)
 {
 	return blk->bb;
+}
+
+/* ---- Changes after boot (PATCH /drives/{id}) ---- */
+
+/* A request parked by the rate limiter was checked against the old capacity. */
+static bool blk_req_fits(const struct virtio_blk *blk, const struct blk_req *req)
+{
+	const struct block_io *io = &req->io;
+	if (io->op == BLOCK_OP_READ || io->op == BLOCK_OP_WRITE)
+		return range_ok(blk, req->sector, req->bytes >> SECTOR_SHIFT);
+	for (unsigned i = 0; i < io->nranges; i++)
+		if (!range_ok(blk, io->ranges[i].offset >> SECTOR_SHIFT,
+			      io->ranges[i].len >> SECTOR_SHIFT))
+			return false;
+	return true;
+}
+
+/* 5.2.4: the capacity changed; the driver rereads the configuration when told
+ * (4.2.2.1: a configuration change notification and a new config_generation).
+ * dev->lock held. */
+static void blk_new_capacity(struct virtio_blk *blk, struct virtio_device *dev,
+			     uint64_t capacity)
+{
+	blk->capacity = capacity;
+	if (blk->parked && !blk_req_fits(blk, blk->parked)) {
+		struct blk_req *req = blk->parked;
+		blk->parked = NULL;
+		blk->stats.bad_requests++;
+		blk_complete(blk, req, VIRTIO_BLK_S_IOERR); /* now past the end */
+		blk_notify(blk);
+	}
+	if (dev->status & VIRTIO_STATUS_DRIVER_OK)
+		virtio_notify_config(dev);
+	else
+		dev->config_generation++;
+}
+
+/* A new limiter replaces the buckets; a request held back asks the new ones at once
+ * (the timer fires). The throttled count goes on: metrics are cumulative. */
+static void blk_replace_limiter(struct virtio_blk *blk, const struct rate_limiter_config *cfg)
+{
+	uint64_t throttled = blk->rl.throttled;
+	rate_limiter_init(&blk->rl, cfg, now_ns());
+	blk->rl.throttled = throttled;
+	blk->limited = !rate_limiter_is_unlimited(&blk->rl);
+	if (blk->parked || blk->timer_armed)
+		blk_arm_timer(blk, 0);
+}
+
+/* The image blk has open, resized on the host: only the capacity changes. */
+static int blk_refresh_image(struct virtio_blk *blk, struct virtio_device *dev, char *path)
+{
+	pthread_mutex_lock(&dev->lock);
+	int err = block_backend_refresh_size(blk->bb);
+	if (!err) {
+		free(blk->path);
+		blk->path = path;
+		blk_new_capacity(blk, dev, blk_sectors(blk, blk->bb, path));
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return err;
+}
+
+/* Requests in flight finish on the old image and are answered (not dropped, unlike a
+ * reset); then the new one takes over. dev->lock held; returns the old backend. */
+static struct block_backend *blk_swap_image(struct virtio_blk *blk, struct virtio_device *dev,
+					    struct block_backend *bb, char *path)
+{
+	struct block_backend *old = blk->bb;
+	block_backend_drain(old, blk_io_done, blk);
+	blk_notify(blk);
+	blk->bb = bb;
+	free(blk->path);
+	blk->path = path;
+	blk_new_capacity(blk, dev, blk_sectors(blk, bb, path));
+	return old;
+}
+
+/* Opens the new image first, so any failure leaves the drive as it was. */
+static int blk_change_image(struct virtio_blk *blk, struct virtio_device *dev, const char *path)
+{
+	char *copy = strdup(path);
+	if (!copy) {
+		log_error("drive %s: %s: out of memory", blk->drive_id, path);
+		return -ENOMEM;
+	}
+	if (block_backend_is_image(blk->bb, path)) {
+		int err = blk_refresh_image(blk, dev, copy);
+		if (err)
+			free(copy);
+		return err;
+	}
+	struct block_backend *bb;
+	int err = blk_open_image(blk, path, &bb); /* logs its own errors but this one */
+	if (err == -ENOMEM)
+		log_error("drive %s: %s: out of memory", blk->drive_id, path);
+	if (err) {
+		free(copy);
+		return err;
+	}
+	pthread_mutex_lock(&dev->lock);
+	struct block_backend *old = blk_swap_image(blk, dev, bb, copy);
+	pthread_mutex_unlock(&dev->lock);
+	block_backend_close(old); /* nothing in flight: releases the file and its lock */
+	return 0;
+}
+
+int virtio_blk_update(struct virtio_device *dev, const char *path_on_host,
+		      const struct rate_limiter_config *rl)
+{
+	if (!dev || dev->ops != &virtio_blk_ops || !dev->backend)
+		return -EINVAL;
+	struct virtio_blk *blk = dev->backend;
+	if (path_on_host) {
+		int err = blk_change_image(blk, dev, path_on_host);
+		if (err)
+			return err;
+		log_info("drive %s: now %s, %llu sectors", blk->drive_id, path_on_host,
+			 (unsigned long long)blk->capacity);
+	}
+	if (rl) {
+		pthread_mutex_lock(&dev->lock);
+		blk_replace_limiter(blk, rl);
+		pthread_mutex_unlock(&dev->lock);
+	}
+	return 0;
 }
 
 int virtio_blk_create(struct vm *vm, const struct drive_config *cfg)

@@ -81,6 +81,16 @@ int virtio_blk_backend_new(const struct drive_config *cfg, enum block_engine eng
 void virtio_blk_backend_free(struct virtio_blk *blk);
 /* A consistent copy of the counters (takes dev->lock). */
 void virtio_blk_get_stats(struct virtio_device *dev, struct virtio_blk_stats *out);
+/* Firecracker's "update block device" (PATCH /drives/{id} after boot); either argument
+ * may be NULL. A new path_on_host is opened and locked as at creation (same read-only
+ * mode, checks and messages); requests in flight on the old image finish there, then
+ * the new one serves, and the driver is told the capacity through a configuration
+ * change (config_generation moves). The path of the image already open (resized on the
+ * host) just rereads its size. A new rate limiter replaces the buckets. Any thread
+ * but the event loop's; takes dev->lock. Returns 0, or -errno after logging a message
+ * naming the drive and path, with the drive unchanged (old image and limiter). */
+int virtio_blk_update(struct virtio_device *dev, const char *path_on_host,
+		      const struct rate_limiter_config *rl);
 /* The backend's error injection (block_backend_inject_error), for tests. */
 struct block_backend *virtio_blk_block_backend(struct virtio_blk *blk);
 

@@ -5,7 +5,8 @@
  * drives refuse writes; discard and write-zeroes free blocks or zero them; host
  * errors (injected, and a real EFBIG from RLIMIT_FSIZE) become IOERR while the device
  * keeps working; the rate limiter parks requests and a timer resumes them; the
- * image lock keeps a second writer out. */
+ * image lock keeps a second writer out; after boot the image and the limiter can be
+ * replaced (virtio_blk_update) and a refused image changes nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -743,6 +744,290 @@ static void two_drives_work_side_by_side(void **state)
 	fixture_free(b);
 }
 
+/* ---- Changing the image and the limiter after boot (virtio_blk_update) ---- */
+
+#define ISR_CONFIG_CHANGE 2 /* virtio 1.2, 4.2.2: InterruptStatus bit 1 */
+
+/* A second image of `bytes`, each sector of it filled by fill(seed). */
+static int other_image(char *path, size_t len, uint64_t bytes, unsigned seed)
+{
+	snprintf(path, len, "/tmp/argon-blk-new-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)bytes), 0);
+	static uint8_t sector[512];
+	for (uint64_t s = 0; s < 64; s++) {
+		fill(sector, sizeof(sector), seed + (unsigned)s);
+		assert_int_equal(pwrite(fd, sector, 512, (off_t)(s * 512)), 512);
+	}
+	return fd;
+}
+
+static uint64_t capacity_of(struct fixture *f)
+{
+	uint64_t cap;
+	virtio_blk_ops.read_config(&f->t.dev, 0, (uint8_t *)&cap, 8);
+	return le64toh(cap);
+}
+
+static void update_moves_io_to_the_new_image(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	uint8_t a[512], b[512], back[512];
+	fill(a, 512, 1);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 10, a, 512), VIRTIO_BLK_S_OK);
+	char path[64];
+	int fd = other_image(path, sizeof(path), IMAGE_BYTES / 2, 100);
+	uint32_t gen = f->t.dev.config_generation;
+	vtd_interrupts(&f->t);
+	__atomic_store_n(&f->t.dev.interrupt_status, 0, __ATOMIC_RELEASE);
+
+	assert_int_equal(virtio_blk_update(&f->t.dev, path, NULL), 0);
+	assert_int_equal(capacity_of(f), SECTORS / 2);
+	assert_true(f->t.dev.config_generation != gen);
+	assert_true(f->t.dev.interrupt_status & ISR_CONFIG_CHANGE);
+	assert_int_equal(vtd_interrupts(&f->t), 1);
+	/* Reads see the new image, writes land in it, the old one is left alone. */
+	fill(b, 512, 110);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 10, back, 512), VIRTIO_BLK_S_OK);
+	assert_memory_equal(back, b, 512);
+	fill(b, 512, 7);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 20, b, 512), VIRTIO_BLK_S_OK);
+	assert_int_equal(pread(fd, back, 512, 20 * 512), 512);
+	assert_memory_equal(back, b, 512);
+	assert_int_equal(pread(f->fd, back, 512, 20 * 512), 512);
+	assert_int_equal(back[0], 0);
+	/* The new capacity holds: past it is an error now. */
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, SECTORS / 2, back, 512), VIRTIO_BLK_S_IOERR);
+	/* The old image was closed: its lock is free for someone else. */
+	struct virtio_blk *other;
+	struct drive_config cfg = { .drive_id = "old", .path_on_host = f->path };
+	assert_int_equal(virtio_blk_backend_new(&cfg, BLOCK_ENGINE_AUTO, &other), 0);
+	virtio_blk_backend_free(other);
+	/* The new one is locked by the drive. */
+	cfg.path_on_host = path;
+	assert_int_equal(virtio_blk_backend_new(&cfg, BLOCK_ENGINE_AUTO, &other), -EBUSY);
+	fixture_free(f);
+	close(fd);
+	unlink(path);
+}
+
+/* Each refusal leaves the old image serving, its capacity and config untouched. */
+static void update_to_a_bad_image_keeps_the_old_one(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	uint8_t a[512], back[512];
+	fill(a, 512, 3);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 4, a, 512), VIRTIO_BLK_S_OK);
+	char path[64];
+	int fd = other_image(path, sizeof(path), IMAGE_BYTES, 50);
+	struct virtio_blk *holder; /* another VMM holding the new image */
+	struct drive_config cfg = { .drive_id = "holder", .path_on_host = path };
+	assert_int_equal(virtio_blk_backend_new(&cfg, BLOCK_ENGINE_AUTO, &holder), 0);
+	uint32_t gen = f->t.dev.config_generation;
+	struct rate_limiter_config rl = { .ops = { .size = 1, .refill_time_ms = 100000 } };
+	const struct {
+		const char *path;
+		int err;
+	} bad[] = { { "/nonexistent/argon-disk.img", -ENOENT }, { path, -EBUSY },
+		    { "/dev/null", -EINVAL }, { "/tmp", -EISDIR } };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(virtio_blk_update(&f->t.dev, bad[i].path, &rl), bad[i].err);
+		assert_int_equal(capacity_of(f), SECTORS);
+		assert_int_equal(f->t.dev.config_generation, gen);
+		/* Still the old image, and the limiter that came along was not taken. */
+		for (int n = 0; n < 3; n++) {
+			assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 4, back, 512), VIRTIO_BLK_S_OK);
+			assert_memory_equal(back, a, 512);
+		}
+	}
+	virtio_blk_backend_free(holder);
+	assert_int_equal(virtio_blk_update(&f->t.dev, path, NULL), 0);
+	fixture_free(f);
+	close(fd);
+	unlink(path);
+}
+
+/* The path of the image already open (resized on the host): no second open (its own
+ * lock would refuse it), just the new size. */
+static void update_to_the_same_image_rereads_its_size(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	uint32_t gen = f->t.dev.config_generation;
+	assert_int_equal(ftruncate(f->fd, IMAGE_BYTES * 2), 0);
+	assert_int_equal(virtio_blk_update(&f->t.dev, f->path, NULL), 0);
+	assert_int_equal(capacity_of(f), SECTORS * 2);
+	assert_true(f->t.dev.config_generation != gen);
+	uint8_t buf[512];
+	fill(buf, 512, 9);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, SECTORS * 2 - 1, buf, 512), VIRTIO_BLK_S_OK);
+	fixture_free(f);
+}
+
+/* Requests in flight when the image changes finish on the old image and are answered. */
+static void update_waits_for_io_in_flight(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	enum { N = 64, LEN = 64 << 10 };
+	uint8_t *st[N];
+	for (int i = 0; i < N; i++) {
+		void *hva;
+		struct vtd_buf b[] = { { header(f, VIRTIO_BLK_T_OUT, (uint64_t)i * 128), 16, false },
+				       { vtd_alloc(&f->t, LEN, &hva), LEN, false },
+				       { status_buf(f, &st[i]), 1, true } };
+		fill(hva, LEN, (unsigned)i);
+		vtd_add_chain(&f->t, 0, b, 3);
+	}
+	vtd_kick(&f->t, 0);
+	char path[64];
+	int fd = other_image(path, sizeof(path), IMAGE_BYTES, 0);
+	assert_int_equal(virtio_blk_update(&f->t.dev, path, NULL), 0);
+	uint32_t id, len;
+	int done = 0;
+	while (vtd_get_used(&f->t, 0, &id, &len))
+		done++;
+	assert_int_equal(done, N); /* answered by the update itself, not later */
+	static uint8_t want[LEN], got[LEN];
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(*st[i], VIRTIO_BLK_S_OK);
+		fill(want, LEN, (unsigned)i);
+		assert_int_equal(pread(f->fd, got, LEN, (off_t)i * 128 * 512), LEN);
+		assert_memory_equal(got, want, LEN);
+	}
+	fixture_free(f);
+	close(fd);
+	unlink(path);
+}
+
+static void update_keeps_a_read_only_drive_read_only(void **state)
+{
+	struct drive_opts o = { .read_only = true, .engine = *(enum block_engine *)*state,
+				.features = RW_FEATURES | F(VIRTIO_BLK_F_RO) };
+	struct fixture *f = fixture_new(&o);
+	char path[64];
+	int fd = other_image(path, sizeof(path), IMAGE_BYTES, 20);
+	/* A reader shares the new image with us; a writer is kept out afterwards. */
+	struct virtio_blk *reader, *writer;
+	struct drive_config cfg = { .drive_id = "r", .path_on_host = path, .is_read_only = true };
+	assert_int_equal(virtio_blk_backend_new(&cfg, BLOCK_ENGINE_AUTO, &reader), 0);
+	assert_int_equal(virtio_blk_update(&f->t.dev, path, NULL), 0);
+	cfg.is_read_only = false;
+	assert_int_equal(virtio_blk_backend_new(&cfg, BLOCK_ENGINE_AUTO, &writer), -EBUSY);
+	uint8_t junk[512] = { 0 }, back[512], want[512];
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_OUT, 0, junk, 512), VIRTIO_BLK_S_IOERR);
+	fill(want, 512, 20);
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 0, back, 512), VIRTIO_BLK_S_OK);
+	assert_memory_equal(back, want, 512);
+	virtio_blk_backend_free(reader);
+	fixture_free(f);
+	close(fd);
+	unlink(path);
+}
+
+/* N reads of sector 0, all offered at once; returns the ms until all completed. */
+static uint64_t timed_reads(struct fixture *f, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct vtd_buf b[] = { { header(f, VIRTIO_BLK_T_IN, 0), 16, false },
+				       { vtd_alloc(&f->t, 512, NULL), 512, true },
+				       { vtd_alloc(&f->t, 1, NULL), 1, true } };
+		vtd_add_chain(&f->t, 0, b, 3);
+	}
+	uint64_t start = mono_ms();
+	vtd_kick(&f->t, 0);
+	int done = 0;
+	uint32_t id, len;
+	while (done < n && vtd_wait_used(&f->t, 0, 3000))
+		while (vtd_get_used(&f->t, 0, &id, &len))
+			done++;
+	assert_int_equal(done, n);
+	return mono_ms() - start;
+}
+
+static void update_replaces_the_rate_limiter(void **state)
+{
+	struct fixture *f = rw_fixture(state); /* unlimited */
+	struct virtio_blk_stats s;
+	timed_reads(f, 6);
+	virtio_blk_get_stats(&f->t.dev, &s);
+	assert_int_equal(s.throttled, 0);
+	/* 2 ops per 100 ms from now: 6 reads take at least 200 ms. */
+	struct rate_limiter_config two = { .ops = { .size = 2, .refill_time_ms = 100 } };
+	assert_int_equal(virtio_blk_update(&f->t.dev, NULL, &two), 0);
+	assert_int_equal(capacity_of(f), SECTORS);
+	assert_true(timed_reads(f, 6) >= 190);
+	virtio_blk_get_stats(&f->t.dev, &s);
+	uint64_t throttled = s.throttled;
+	assert_true(throttled > 0);
+	/* Unlimited again: nothing is held back, and the count of past throttling stays. */
+	struct rate_limiter_config none = { 0 };
+	assert_int_equal(virtio_blk_update(&f->t.dev, NULL, &none), 0);
+	timed_reads(f, 6);
+	virtio_blk_get_stats(&f->t.dev, &s);
+	assert_int_equal(s.throttled, throttled);
+	fixture_free(f);
+}
+
+/* A request the old limiter holds back is let through by a new one at once. */
+static void update_releases_a_parked_request(void **state)
+{
+	struct drive_opts o = { .engine = *(enum block_engine *)*state,
+				.rl = { .ops = { .size = 1, .refill_time_ms = 60000 } } };
+	struct fixture *f = fixture_new(&o);
+	uint8_t *st[2];
+	for (int i = 0; i < 2; i++) {
+		struct vtd_buf b[] = { { header(f, VIRTIO_BLK_T_IN, 0), 16, false },
+				       { vtd_alloc(&f->t, 512, NULL), 512, true },
+				       { status_buf(f, &st[i]), 1, true } };
+		vtd_add_chain(&f->t, 0, b, 3);
+	}
+	vtd_kick(&f->t, 0);
+	uint32_t id, len;
+	assert_true(vtd_wait_used(&f->t, 0, 2000));
+	assert_int_equal(vtd_get_used(&f->t, 0, &id, &len), 1);
+	assert_false(vtd_wait_used(&f->t, 0, 100)); /* the second waits a minute */
+	struct rate_limiter_config none = { 0 };
+	assert_int_equal(virtio_blk_update(&f->t.dev, NULL, &none), 0);
+	assert_true(vtd_wait_used(&f->t, 0, 2000));
+	assert_int_equal(*st[1], VIRTIO_BLK_S_OK);
+	fixture_free(f);
+}
+
+/* A parked request the new, smaller image no longer holds fails; the rest go on. */
+static void update_fails_a_parked_request_past_the_new_end(void **state)
+{
+	struct drive_opts o = { .engine = *(enum block_engine *)*state,
+				.rl = { .ops = { .size = 1, .refill_time_ms = 60000 } } };
+	struct fixture *f = fixture_new(&o);
+	uint8_t *st[2];
+	for (int i = 0; i < 2; i++) {
+		struct vtd_buf b[] = { { header(f, VIRTIO_BLK_T_IN, SECTORS - 8), 16, false },
+				       { vtd_alloc(&f->t, 4096, NULL), 4096, true },
+				       { status_buf(f, &st[i]), 1, true } };
+		vtd_add_chain(&f->t, 0, b, 3);
+	}
+	vtd_kick(&f->t, 0);
+	uint32_t id, len;
+	assert_true(vtd_wait_used(&f->t, 0, 2000));
+	assert_int_equal(vtd_get_used(&f->t, 0, &id, &len), 1);
+	assert_int_equal(*st[0], VIRTIO_BLK_S_OK);
+	char path[64];
+	int fd = other_image(path, sizeof(path), IMAGE_BYTES / 4, 0);
+	assert_int_equal(virtio_blk_update(&f->t.dev, path, NULL), 0);
+	assert_int_equal(vtd_get_used(&f->t, 0, &id, &len), 1);
+	assert_int_equal(*st[1], VIRTIO_BLK_S_IOERR);
+	fixture_free(f);
+	close(fd);
+	unlink(path);
+}
+
+static void update_refuses_other_devices(void **state)
+{
+	struct virtio_device not_blk = { .ops = &(struct virtio_device_ops){ .name = "x" } };
+	assert_int_equal(virtio_blk_update(&not_blk, "/tmp/x", NULL), -EINVAL);
+	assert_int_equal(virtio_blk_update(NULL, NULL, NULL), -EINVAL);
+}
+
 /* ---- The fallback engine ---- */
 
 static void count_done(void *opaque, struct block_io *io)
@@ -767,7 +1052,7 @@ static int fallback_child(void)
 	int fd = mkstemp(path);
 	struct block_backend *bb;
 	if (fd < 0 || ftruncate(fd, 1 << 20) ||
-	    block_backend_open(path, false, "fallback", 8, BLOCK_ENGINE_AUTO, &bb))
+	    block_backend_open(path, false, "fallback", 8, BLOCK_ENGINE_AUTO, -1, &bb))
 		return 3;
 	unlink(path);
 	if (strcmp(block_backend_engine_name(bb), "threads") != 0)
@@ -833,6 +1118,15 @@ int main(void)
 		BOTH(rate_limiter_parks_requests_until_tokens_return),
 		BOTH(reset_waits_for_io_in_flight),
 		BOTH(two_drives_work_side_by_side),
+		BOTH(update_moves_io_to_the_new_image),
+		BOTH(update_to_a_bad_image_keeps_the_old_one),
+		BOTH(update_to_the_same_image_rereads_its_size),
+		BOTH(update_waits_for_io_in_flight),
+		BOTH(update_keeps_a_read_only_drive_read_only),
+		BOTH(update_replaces_the_rate_limiter),
+		BOTH(update_releases_a_parked_request),
+		BOTH(update_fails_a_parked_request_past_the_new_end),
+		cmocka_unit_test(update_refuses_other_devices),
 		cmocka_unit_test(refused_io_uring_falls_back_to_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
