@@ -11,6 +11,7 @@
 
 #include "common/exit_status.h"
 #include "common/log.h"
+#include "devices/i8042.h"
 #include "devices/legacy.h"
 #include "devices/serial.h"
 #include "devices/virtio_devices.h"
@@ -59,7 +60,8 @@ int vmm_apply_metrics(struct vmm *v, const struct metrics_config *m, char *err, 
 static int create_platform(struct vmm *v)
 {
 	struct vm *vm = &v->vm;
-	if (serial_create(vm, STDIN_FILENO, STDOUT_FILENO, &v->console) || i8042_create(vm) ||
+	if (serial_create(vm, STDIN_FILENO, STDOUT_FILENO, &v->console) ||
+	    i8042_create(vm, &v->keyboard) ||
 	    acpi_pm_create(vm) || argon_exit_create(vm)) {
 		log_error("platform devices: cannot register");
 		return EXIT_INTERNAL;
@@ -169,6 +171,8 @@ void vmm_destroy(struct vmm *v)
 		vmm_stop_vm(v);
 		if (v->console)
 			serial_destroy(v->console);
+		i8042_destroy(v->keyboard);
+		v->keyboard = NULL;
 		if (v->print_timings) {
 			timings_print(&v->vm.timings, STDERR_FILENO);
 			exits_print(&v->vm.exits, stderr);

@@ -17,6 +17,7 @@
 #include "vmm/metrics.h"
 #include "vmm/vm.h"
 
+struct i8042;
 struct serial;
 
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
@@ -36,6 +37,7 @@ struct vmm {
 	struct vm vm;
 	bool vm_created;
 	struct serial *console;
+	struct i8042 *keyboard; /* SendCtrlAltDel types on it */
 
 	/* InstanceStart asked by the API thread, done by the main thread. */
 	int wake_fd; /* eventfd the main thread polls */

@@ -33,6 +33,7 @@
 #define LAYOUT_IRQ_COM1 4
 #define LAYOUT_PORT_I8042_DATA 0x60
 #define LAYOUT_PORT_I8042_CMD 0x64
+#define LAYOUT_IRQ_I8042 1 /* the keyboard's ISA IRQ */
 /* ACPI hardware-reduced sleep control/status and reset registers (FADT points here). */
 #define LAYOUT_PORT_ACPI_SLEEP_CONTROL 0x600
 #define LAYOUT_PORT_ACPI_SLEEP_STATUS 0x601
