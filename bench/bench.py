@@ -1110,12 +1110,14 @@ class DevTable(Table):
     HEAD = ("row", "argon", "qemu-microvm", "argon/qemu", "host fio", "argon/fio",
             "exits/op argon", "exits/op qemu", "goal")
 
-    def add(self, name, a, q, unit="", fio=None, ea="", eq="", goal="", nd=None):
+    def add(self, name, a, q, unit="", fio=None, ea="", eq="", goal="", nd=None,
+            rv=None, rf=None):
+        """rv, rf: the ratios to show (paired per round) instead of a/q, a/fio."""
         def cell(v):
             return v if isinstance(v, str) else fmt_num(v, unit, nd)
         num = not isinstance(a, str) and not isinstance(q, str)
-        rv = ratio(a, q) if num else None
-        rf = ratio(a, fio) if not isinstance(a, str) else None
+        rv = rv if rv is not None else ratio(a, q) if num else None
+        rf = rf if rf is not None else ratio(a, fio) if not isinstance(a, str) else None
         self.rows.append((name, cell(a), cell(q), fmt_num(rv, nd=3) if rv is not None else "-",
                           cell(fio) if fio is not None else "-",
                           fmt_num(rf, nd=3) if rf is not None else "-", str(ea), str(eq), goal))
@@ -1160,11 +1162,17 @@ def thread_rows(t, ra, rq, ops, per, qna=None):
           wait(ra), qna or wait(rq), nd=1)
 
 
-def vs_goal(a, q, higher=True):
-    if a is None or q is None or isinstance(a, str) or isinstance(q, str):
+def paired(xs, ys, fn):
+    """Median of fn(x)/fn(y) over runs of the same round (x and y ran back to
+    back, so they met the same background load), and the ratios themselves."""
+    rs = [fn(x) / fn(y) for x, y in zip(xs, ys) if fn(x) is not None and fn(y)]
+    return (statistics.median(rs) if rs else None), rs
+
+
+def ratio_goal(r, bar=1.0, what="argon >= qemu"):
+    if r is None:
         return ""
-    ok = a >= q if higher else a <= q
-    return f"argon {'>=' if higher else '<='} qemu: {'MET' if ok else 'NOT MET'}"
+    return f"{what}: {'MET' if r >= bar else 'NOT MET'}"
 
 
 def device_report(ctx, res):
@@ -1178,7 +1186,9 @@ def device_report(ctx, res):
     t.section(f"block: {a.disk_mib} MiB raw image of random data in the host page cache, "
               f"`blk-bench 0 {a.blk_ms}` (4 KiB random over the whole disk, 1 MiB sequential "
               f"with 4 in flight, {a.blk_ms} ms each), median of {n} runs; host fio = the same "
-              f"patterns on a third image made alike (io_uring, buffered), median of {len(fio)}")
+              f"patterns on a third image made alike (io_uring, buffered), median of {len(fio)}; "
+              "ratios and goals are medians of the per-round ratios (a round runs argon, QEMU "
+              "and fio back to back, so they share the host's load at that moment)")
     names = {"randread_qd1_iops": ("randread 4 KiB QD1", "IOPS"),
              "randread_qd32_iops": ("randread 4 KiB QD32", "IOPS"),
              "randwrite_qd1_iops": ("randwrite 4 KiB QD1", "IOPS"),
@@ -1186,13 +1196,15 @@ def device_report(ctx, res):
              "seqread_mib_s": ("seqread 1 MiB QD4", "MiB/s"),
              "seqwrite_mib_s": ("seqwrite 1 MiB QD4", "MiB/s")}
     for k, (label, unit) in names.items():
-        va = med([r[k] for r in A.get("blk", [])])
-        vq = med([r[k] for r in Q.get("blk", [])])
+        ra, rq = A.get("blk", []), Q.get("blk", [])
+        va, vq = med([r[k] for r in ra]), med([r[k] for r in rq])
         vf = med([r[k] for r in fio])
-        goal = vs_goal(va, vq)
-        if k == "randread_qd32_iops" and va is not None and vf:
-            goal += f"; argon >= 0.8 fio: {'MET' if va >= 0.8 * vf else 'NOT MET'}"
-        t.add(f"{label} ({unit})", va, vq, fio=vf, goal=goal, nd=0)
+        rv, _ = paired(ra, rq, lambda r: r[k])
+        rf, _ = paired(ra, fio, lambda r: r[k])
+        goal = ratio_goal(rv)
+        if k == "randread_qd32_iops" and rf is not None:
+            goal += "; " + ratio_goal(rf, 0.8, "argon >= 0.8 fio")
+        t.add(f"{label} ({unit})", va, vq, fio=vf, goal=goal, nd=0, rv=rv, rf=rf)
     ca, cq = A.get("blk_count"), Q.get("blk_count")
 
     ua, uq = perf_per(ca, "requests"), perf_per(cq, "requests")
@@ -1210,20 +1222,23 @@ def device_report(ctx, res):
     else:
         t.section(f"net: `net-bench tx HOST {UDP_PORT} {a.net_seconds} BYTES`, guest -> host "
                   f"UDP over a tap in the run's own netns, median of {n} runs; figures are what "
-                  "the host's socket received (frames from first to last, Ethernet bytes)")
+                  "the host's socket received (frames from first to last, Ethernet bytes); "
+                  "ratios and goals: medians of the per-round ratios")
         for payload in NET_SIZES:
             fl = payload + NET_HLEN
             key = f"net{payload}"
             ra, rq = A.get(key, []), Q.get(key, [])
             ca, cq = A.get(key + "_count"), Q.get(key + "_count")
             va, vq = med([r["host_frames_s"] for r in ra]), med([r["host_frames_s"] for r in rq])
-            t.add(f"tx {fl}-byte frames (frames/s at the host)", va, vq, nd=0,
+            rv, _ = paired(ra, rq, lambda r: r["host_frames_s"])
+            t.add(f"tx {fl}-byte frames (frames/s at the host)", va, vq, nd=0, rv=rv,
                   ea=per_op_str(ca[1], ca[0]["frames"]) if ca else "n/a",
-                  eq=per_op_str(cq[1], cq[0]["frames"]) if cq else "n/a", goal=vs_goal(va, vq))
+                  eq=per_op_str(cq[1], cq[0]["frames"]) if cq else "n/a", goal=ratio_goal(rv))
             if payload == NET_SIZES[0]:
                 va, vq = med([r["host_mib_s"] for r in ra]), med([r["host_mib_s"] for r in rq])
-                t.add(f"tx {fl}-byte frames (MiB/s at the host)", va, vq, nd=1,
-                      goal=vs_goal(va, vq))
+                rv, _ = paired(ra, rq, lambda r: r["host_mib_s"])
+                t.add(f"tx {fl}-byte frames (MiB/s at the host)", va, vq, nd=1, rv=rv,
+                      goal=ratio_goal(rv))
             for what in ("kicks", "irqs"):
                 def f(cnt):
                     if not cnt or not cnt[0]["frames"]:
@@ -1282,7 +1297,22 @@ def device_details(ctx, D):
         print(f"  {line}")
     print("  (threads: ms on a CPU over the command, and ms runnable but waiting for a CPU: "
           "the vCPU, then the rest of the VMM by thread name)")
-    for r in D.get("fio", []):
+    A, Q, F = D.get("argon", {}), D.get("qemu-microvm", {}), D.get("fio", [])
+    for k in devices.BLK_KEYS:
+        best = [max((r[k] for r in rs), default=None)
+                for rs in (A.get("blk", []), Q.get("blk", []), F)]
+        _, rs = paired(A.get("blk", []), Q.get("blk", []), lambda r: r[k])
+        print(f"  blk {k}: best argon {sig(best[0], 6)}, qemu {sig(best[1], 6)}, fio "
+              f"{sig(best[2], 6)}; argon/qemu per round " + " ".join(f"{x:.2f}" for x in rs))
+    for payload in NET_SIZES:
+        ra, rq = A.get(f"net{payload}", []), Q.get(f"net{payload}", [])
+        _, rs = paired(ra, rq, lambda r: r["host_frames_s"])
+        if ra or rq:
+            print(f"  net {payload + NET_HLEN}-byte frames/s: best argon "
+                  f"{sig(max((r['host_frames_s'] or 0 for r in ra), default=None), 6)}, qemu "
+                  f"{sig(max((r['host_frames_s'] or 0 for r in rq), default=None), 6)}; "
+                  "argon/qemu per round " + " ".join(f"{x:.2f}" for x in rs))
+    for r in F:
         print("  fio: " + " ".join(f"{k} {v:.0f}" for k, v in r.items()))
     if D.get("fio_err"):
         print(f"  fio: {D['fio_err']}")
@@ -1399,9 +1429,9 @@ def main():
     p.add_argument("--devices", action="store_true",
                    help="the device benchmarks alone (--only devices); needs root for the "
                         "net rows")
-    p.add_argument("--dev-runs", type=int, default=3,
-                   help="runs of each device benchmark per VMM, and of fio (default 3), "
-                        "plus one of each under perf")
+    p.add_argument("--dev-runs", type=int, default=5,
+                   help="rounds of each device benchmark (argon, QEMU, and fio for block; "
+                        "default 5), plus one run of each under perf")
     p.add_argument("--blk-ms", type=int, default=1000,
                    help="ms per blk-bench phase and per fio job (default 1000, six phases)")
     p.add_argument("--disk-mib", type=int, default=256, help="image size (default 256)")

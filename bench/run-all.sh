@@ -3,7 +3,7 @@
 # `make bench` builds everything, then runs this. Options go to bench/bench.py
 # (--runs N, --vcpus N, --memory MIB, --cpu-runs N, --exit-runs N, ...; --help).
 # `bench/run-all.sh --devices` runs the virtio device benchmarks instead (block,
-# net, vsock; about 3 minutes).
+# net, vsock; about 3.5 minutes).
 #
 # Needs: build/argon-vmm, build/argon-guest, build/cpu-bench-host,
 # qemu-system-x86_64 (Debian: qemu-system-x86), /dev/kvm, and for exit counts
