@@ -28,6 +28,7 @@ struct acpi_info {
 	bool pcat_compat;	  /* dual 8259 present */
 	/* FADT */
 	bool hw_reduced;
+	bool have_i8042; /* IAPC_BOOT_ARCH bit 1: keyboard controller at 0x60/0x64 */
 	struct acpi_gas sleep_control;
 	uint32_t pm1a_cnt, pm1b_cnt; /* I/O ports, 0 = none */
 	bool reset_supported;

@@ -17,6 +17,7 @@
 #define FADT_DSDT 40
 #define FADT_PM1A_CNT 64
 #define FADT_PM1B_CNT 68
+#define FADT_IAPC_BOOT_ARCH 109
 #define FADT_FLAGS 112
 #define FADT_RESET_REG 116
 #define FADT_RESET_VALUE 128
@@ -24,6 +25,7 @@
 #define FADT_SLEEP_CONTROL 244
 #define FADT_FLAG_RESET_REG_SUP (1u << 10)
 #define FADT_FLAG_HW_REDUCED (1u << 20)
+#define FADT_BOOT_8042 (1u << 1)
 
 static uint32_t rd32(const uint8_t *p)
 {
@@ -140,6 +142,9 @@ void acpi_fadt_parse(const struct sdt_header *fadt)
 	if (len >= FADT_FLAGS + 4)
 		flags = rd32(f + FADT_FLAGS);
 	acpi.hw_reduced = flags & FADT_FLAG_HW_REDUCED;
+	if (len >= FADT_IAPC_BOOT_ARCH + 2)
+		acpi.have_i8042 = (f[FADT_IAPC_BOOT_ARCH] | f[FADT_IAPC_BOOT_ARCH + 1] << 8) &
+				  FADT_BOOT_8042;
 	if (len >= FADT_PM1B_CNT + 4) {
 		acpi.pm1a_cnt = rd32(f + FADT_PM1A_CNT);
 		acpi.pm1b_cnt = rd32(f + FADT_PM1B_CNT);

@@ -77,7 +77,7 @@ $(GUEST_TOOLS_OUT)/check/printf.o: $(GUEST_DIR)/printf.c $(GUEST_DIR)/guest.mk
 	$(GUEST_HOSTCC) $(GUEST_CHECK_FLAGS) $(GUEST_CHECK_RENAME) -c $< -o $@
 
 $(GUEST_TOOLS_OUT)/check/test_host: $(GUEST_DIR)/tests/test_host.c $(GUEST_DIR)/cmdline.c \
-		$(GUEST_BENCH_SRCS) $(GUEST_TOOLS_OUT)/check/printf.o
+		$(GUEST_DIR)/lib/scancode.c $(GUEST_BENCH_SRCS) $(GUEST_TOOLS_OUT)/check/printf.o
 	$(GUEST_HOSTCC) $(GUEST_CHECK_FLAGS) $^ -o $@
 
 .PHONY: guest-check

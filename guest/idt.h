@@ -16,6 +16,7 @@ struct irq_frame {
 #define VEC_TIMER 0x20
 #define VEC_SERIAL 0x21
 #define VEC_WORK 0x22
+#define VEC_KEYBOARD 0x23
 #define VEC_VIRTIO_BASE 0x30 /* + device index, up to VIRTIO_MAX_DEVICES */
 #define VEC_SPURIOUS 0xff
 

@@ -8,6 +8,7 @@
 #include "cmdline.h"
 #include "idt.h"
 #include "ioapic.h"
+#include "keyboard.h"
 #include "main.h"
 #include "memmap.h"
 #include "paging.h"
@@ -33,7 +34,8 @@ static void on_serial_irq(struct irq_frame *f)
 	serial_rx_drain();
 }
 
-/* Local APIC, timer and console interrupt of the BSP; false without an APIC. */
+/* Local APIC, timer, console and keyboard interrupts of the BSP; false without an
+ * APIC. */
 static bool interrupts_init(uint32_t *bsp_apic_id)
 {
 	if (!apic_probe()) {
@@ -45,6 +47,7 @@ static bool interrupts_init(uint32_t *bsp_apic_id)
 	idt_set_handler(VEC_SERIAL, on_serial_irq);
 	if (ioapic_route_isa(4, VEC_SERIAL, *bsp_apic_id)) /* COM1: ISA IRQ 4 */
 		serial_enable_rx_irq();
+	keyboard_init(*bsp_apic_id); /* Ctrl+Alt+Del: ISA IRQ 1 */
 	return true;
 }
 

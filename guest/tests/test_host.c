@@ -1,5 +1,5 @@
 /* Host-side checks of argon-guest's pure code: the command-line parser,
- * vsnprintf and SHA-256 (the cpu-bench kernel). Plain asserts, no framework:
+ * vsnprintf, SHA-256 (the cpu-bench kernel) and the scan-code decoder. Plain asserts, no framework:
  * built and run by `make guest-check`. */
 #include <assert.h>
 #include <stdarg.h>
@@ -8,6 +8,7 @@
 
 #include "cmdline.h"
 #include "lib/cpu_bench_kernel.h"
+#include "lib/scancode.h"
 #include "lib/sha256.h"
 
 int guest_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
@@ -138,12 +139,48 @@ static void test_sha256(void)
 	assert(cpu_bench_run(3) != cpu_bench_run(4));
 }
 
+/* Feeds bytes; returns the index of the byte that completed Ctrl+Alt+Del, or -1. */
+static int feed(struct scancode_state *s, const uint8_t *b, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (scancode_ctrl_alt_del(s, b[i]))
+			return i;
+	return -1;
+}
+
+static void test_scancode(void)
+{
+	/* What argon-vmm's SendCtrlAltDel types: presses, then releases. */
+	const uint8_t cad[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14 };
+	/* Right Ctrl, right Alt, keypad Del, after an ACK and a keyboard's BAT byte. */
+	const uint8_t right[] = { 0xfa, 0xaa, 0xe0, 0x14, 0xe0, 0x11, 0x71 };
+	/* Ctrl released before Del; Alt+Del alone; Del released with both held. */
+	const uint8_t late[] = { 0x14, 0x11, 0xf0, 0x14, 0xe0, 0x71 };
+	const uint8_t alt_del[] = { 0x11, 0xe0, 0x71 };
+	const uint8_t release[] = { 0x14, 0x11, 0xe0, 0xf0, 0x71 };
+	struct scancode_state s;
+
+	memset(&s, 0, sizeof(s));
+	assert(feed(&s, cad, sizeof(cad)) == 3);
+	assert(feed(&s, cad + 4, sizeof(cad) - 4) == -1);
+	assert(!s.ctrl_l && !s.alt_l); /* the releases took the modifiers back */
+	memset(&s, 0, sizeof(s));
+	assert(feed(&s, right, sizeof(right)) == 6);
+	memset(&s, 0, sizeof(s));
+	assert(feed(&s, late, sizeof(late)) == -1);
+	memset(&s, 0, sizeof(s));
+	assert(feed(&s, alt_del, sizeof(alt_del)) == -1);
+	memset(&s, 0, sizeof(s));
+	assert(feed(&s, release, sizeof(release)) == -1);
+}
+
 int main(void)
 {
 	test_cmdline();
 	test_mmio_device_arg();
 	test_printf();
 	test_sha256();
+	test_scancode();
 	printf("guest host-side checks: ok\n");
 	return 0;
 }
