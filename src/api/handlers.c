@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "common/exit_status.h"
 #include "common/version.h"
+#include "devices/i8042.h"
 #include "vmm/config_json.h"
 #include "vmm/vmm_state.h"
 
@@ -144,14 +145,19 @@ static void flush_metrics(struct vmm *v, struct api_response *r)
 		api_no_content(r);
 }
 
+/* Firecracker's: the keys go to the guest's i8042 keyboard and IRQ 1; what follows is
+ * the guest's business (Linux reboots, which ends argon-vmm with status 0). A paused
+ * VM takes them on resume. */
 static void send_ctrl_alt_del(struct vmm *v, struct api_response *r)
 {
-	if (v->state == VMM_NOT_STARTED)
+	if (v->state == VMM_NOT_STARTED || !v->keyboard)
 		api_fault(r, 400, "The requested operation is not supported before starting the "
 				  "microVM.");
+	else if (i8042_send_ctrl_alt_del(v->keyboard))
+		api_fault(r, 400, "SendCtrlAltDel: the guest's keyboard buffer is full (the guest "
+				  "has not read the keys sent before)");
 	else
-		api_fault(r, 400, "SendCtrlAltDel is not supported: argon-vmm has no i8042 keyboard "
-				  "to deliver it yet; stop the guest from inside or with SIGTERM");
+		api_no_content(r);
 }
 
 void api_put_actions(struct vmm *v, const struct api_request *req, struct api_response *r)

@@ -135,7 +135,6 @@ POST_BOOT = {
                                                             "tx_rate_limiter": None}),
     "patch_net_bad_limiter": patch("/network-interfaces/eth9",
                                    {"iface_id": "eth9", "rx_rate_limiter": {"bytes": 1}}),
-    "ctrl_alt_del": put("/actions", {"action_type": "SendCtrlAltDel"}),
     "vm_state_wrong_type": patch("/vm", {"state": 1}),
     "vm_state_unknown": patch("/vm", {"state": "Frozen"}),
     "vm_extra_field": patch("/vm", {"state": "Paused", "when": "now"}),
