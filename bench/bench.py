@@ -142,6 +142,7 @@ class Ctx:
         self.vmms = [Argon(self), Qemu(self)]
         self.main_parts = True  # boot, exits or session asked for
         self.fio = None
+        self.dev_events = EVENTS
 
     def left(self):
         return self.deadline - time.monotonic()
@@ -348,12 +349,12 @@ def run_cmd(ctx, vm, name, line, result_rx, timeout_s, perf_window=None):
     return result_rx.match(m.group(0))
 
 
-def counted(ctx, vm, name, line, result_rx, timeout_s):
+def counted(ctx, vm, name, line, result_rx, timeout_s, events=EVENTS):
     """run_cmd inside a perf window; returns (match, counts or None)."""
     if not ctx.perf:
         return run_cmd(ctx, vm, name, line, result_rx, timeout_s), None
     # vmm_pid: the VMM itself when vm.pid is a wrapper (timeout, ip netns exec)
-    pw = PerfWindow(ctx.perf, EVENTS, getattr(vm, "vmm_pid", vm.pid))
+    pw = PerfWindow(ctx.perf, events, getattr(vm, "vmm_pid", vm.pid))
     try:
         m = run_cmd(ctx, vm, name, line, result_rx, timeout_s, pw)
     except BaseException:
@@ -514,6 +515,32 @@ VSOCK_PORT = 5000  # vsock-bench writes to it and reads from VSOCK_PORT + 1
 NET_HLEN = 14 + 20 + 8  # Ethernet + IPv4 + UDP headers: frame bytes = payload + 42
 NET_SIZES = (1472, 18)  # UDP payloads: 1514- and 60-byte frames
 
+# What a device costs the VMM's host side, counted with the exits: system calls,
+# context switches, and io_uring submissions and punts to its worker threads
+# (a buffered write ext4 cannot do without blocking goes to an io-wq worker).
+DEV_EVENTS = PerfEvents(EVENTS.spec + [
+    ("syscalls", "raw_syscalls:sys_enter", None),
+    ("cswitch", "context-switches", None),
+    ("uring_sqe", "io_uring:io_uring_submit_req", None),
+    ("uring_punt", "io_uring:io_uring_queue_async_work", None),
+])
+
+
+def dev_events(ctx):
+    """DEV_EVENTS if perf takes them here, else the exit events alone."""
+    if not ctx.perf:
+        return EVENTS
+    try:
+        r = subprocess.run([ctx.perf, "stat", "-x,"] + DEV_EVENTS.args() + ["--", "true"],
+                           capture_output=True, text=True, timeout=20)
+        if r.returncode == 0:
+            return DEV_EVENTS
+        err = (r.stderr.strip().splitlines() or ["?"])[-1]
+    except (OSError, subprocess.TimeoutExpired) as e:
+        err = str(e)
+    ctx.note(f"devices: perf refused the syscall/io_uring events ({err}); exits only")
+    return EVENTS
+
 
 def microvm_virtio_cmdline(n):
     """microvm's virtio-mmio transports sit 512 bytes apart from 0xfeb00000 with
@@ -573,7 +600,8 @@ class DevSession:
         irq0 = self.irqs()
         m0 = devices.argon_metrics(self.api_sock) if self.api_sock else None
         t0, th0 = time.monotonic_ns(), devices.thread_times(self.vm.vmm_pid)
-        m, perf = counted(self.ctx, self.vm, self.name, line, rx, timeout_s)
+        m, perf = counted(self.ctx, self.vm, self.name, line, rx, timeout_s,
+                          self.ctx.dev_events)
         th1 = devices.thread_times(self.vm.vmm_pid)
         threads = devices.thread_delta(th0, th1, time.monotonic_ns() - t0)
         m1 = devices.argon_metrics(self.api_sock) if self.api_sock else None
@@ -752,6 +780,7 @@ def devices_suite(ctx, res):
                "virtio-list (before and after each run under perf)"])))
         D["uds"] = scratch.file("v.sock")
         vhost = devices.VsockHost(D["uds"], VSOCK_PORT)
+        ctx.dev_events = dev_events(ctx)
         sessions = device_sessions(ctx, D, scratch, netns)
         for s in sessions:
             s.guarded("boot to the prompt", s.start)
@@ -1136,6 +1165,18 @@ def per_op_str(c, ops):
             f"MMIO {sig((p.get('user_mmio') or 0) / ops)})")
 
 
+def host_per_str(c, ops):
+    """The VMM's system calls, context switches and io_uring submissions (punts
+    to io-wq) per operation of a counted run."""
+    p = (c or {}).get("perf")
+    if not p or p.get("syscalls") is None or not ops:
+        return None
+    s = f"sys {sig(p['syscalls'] / ops)} csw {sig(p['cswitch'] / ops)}"
+    if p.get("uring_sqe"):
+        s += f" uring {sig(p['uring_sqe'] / ops)} (punted {sig(p['uring_punt'] / ops)})"
+    return s
+
+
 def perf_per(cnt, div_key):
     """User-space exits per operation of a counted run (rec, counts)."""
     if not cnt:
@@ -1143,6 +1184,15 @@ def perf_per(cnt, div_key):
     rec, c = cnt
     p = c.get("perf") or {}
     return p["user"] / rec[div_key] if p.get("user") is not None and rec.get(div_key) else None
+
+
+def host_row(t, ca, cq, key, per):
+    """System calls, context switches and io_uring work of the VMM per operation."""
+    ha = host_per_str(ca[1], ca[0][key]) if ca else None
+    hq = host_per_str(cq[1], cq[0][key]) if cq else None
+    if ha or hq:
+        t.add(f"  VMM syscalls, context switches, io_uring per {per} (perf) ->", "-", "-",
+              ea=ha or "n/a", eq=hq or "n/a")
 
 
 def thread_rows(t, ra, rq, ops, per, qna=None):
@@ -1215,6 +1265,7 @@ def device_report(ctx, res):
         va = med([r[key] / r["requests"] for r in A.get("blk", []) if r["requests"]])
         vq = med([r[key] / r["requests"] for r in Q.get("blk", []) if r["requests"]])
         t.add(f"  {label} per request (guest's count, median)", va, vq, nd=4)
+    host_row(t, ca, cq, "requests", "request")
     thread_rows(t, A.get("blk", []), Q.get("blk", []), lambda r: r["requests"], "request")
 
     if D.get("net_err"):
@@ -1248,6 +1299,7 @@ def device_report(ctx, res):
                 va, vq = f(ca), f(cq)
                 t.add(f"  {'kicks' if what == 'kicks' else 'interrupts'} per 1000 frames "
                       "(guest's count, run under perf)", va, vq, nd=2)
+            host_row(t, ca, cq, "frames", "frame")
             thread_rows(t, ra, rq, lambda r: r["frames"], "frame")
 
     t.section(f"vsock: `vsock-bench {VSOCK_PORT} {a.vsock_seconds}` (stream to host port "
@@ -1263,6 +1315,9 @@ def device_report(ctx, res):
         irq = ca[1]["irqs"].get("vsock")
         t.add("  interrupts per MiB (guest's count, run under perf)",
               irq / mib if irq is not None and mib else None, qna, nd=3)
+    if ca:
+        t.add("  VMM syscalls, context switches per MiB (perf) ->", "-", qna,
+              ea=host_per_str(ca[1], mib) or "n/a", eq="n/a")
     thread_rows(t, ra, [], lambda r: (r["tx_bytes"] + r["rx_bytes"]) / 2**20, "MiB", qna)
     print()
     print("=" * 100)

@@ -446,7 +446,8 @@ static void test_madt_ioapic_id(void **state)
 	assert_int_equal(madt[44 + 8 * 8 + 2], 8); /* after the 8 LAPIC entries */
 }
 
-/* The DSDT: COM1 and one VRnn device per virtio-mmio device, \_S5 at the root. */
+/* The DSDT: COM1, the keyboard and one VRnn device per virtio-mmio device, \_S5 at
+ * the root. */
 static void test_dsdt_contents(void **state)
 {
 	struct fixture *f = *state;
@@ -456,6 +457,7 @@ static void test_dsdt_contents(void **state)
 	uint32_t len = rd32(dsdt + 4);
 	assert_int_equal(dsdt[8], 2); /* revision 2: 64-bit integers */
 	assert_non_null(memmem(dsdt, len, "COM1", 4));
+	assert_non_null(memmem(dsdt, len, "KBD_", 4));
 	assert_non_null(memmem(dsdt, len, "VR00", 4));
 	assert_non_null(memmem(dsdt, len, "VR02", 4));
 	assert_null(memmem(dsdt, len, "VR03", 4));
@@ -542,6 +544,12 @@ static void test_iasl_disassembles_tables(void **state)
 	char *dsl = iasl_disassemble(table_at(f, rd64(fadt + 140), "DSDT"), "dsdt");
 	assert_non_null(strstr(dsl, "LNRO0005"));
 	assert_non_null(strstr(dsl, "PNP0501"));
+	/* The keyboard: both ports, IRQ 1, and no mouse beside it. */
+	assert_non_null(strstr(dsl, "PNP0303"));
+	assert_non_null(strstr(dsl, "0x0060,"));
+	assert_non_null(strstr(dsl, "0x0064,"));
+	assert_non_null(strstr(dsl, "{1}"));
+	assert_null(strstr(dsl, "PNP0F13"));
 	assert_non_null(strstr(dsl, "_S5_"));
 	assert_non_null(strstr(dsl, "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive"));
 	free(dsl);

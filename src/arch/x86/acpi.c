@@ -357,6 +357,27 @@ static void dsdt_com1(struct aml *a)
 	aml_end(a, dev);
 }
 
+/* Device(KBD_): the i8042 and its keyboard, as PNP0303 with both ports and ISA IRQ 1.
+ * No PNP0F13 mouse is declared: Linux's i8042 driver then knows there is no aux port
+ * ("PS/2 appears to have AUX port disabled") instead of probing for one, which costs
+ * it two command timeouts (about a second) on a controller without it. */
+static void dsdt_keyboard(struct aml *a)
+{
+	size_t dev = aml_device_begin(a, "KBD_");
+	aml_name_decl(a, "_HID");
+	aml_eisaid(a, "PNP0303");
+	uint8_t buf[32];
+	struct aml r;
+	aml_init(&r, buf, sizeof(buf));
+	aml_res_io(&r, LAYOUT_PORT_I8042_DATA, 1);
+	aml_res_io(&r, LAYOUT_PORT_I8042_CMD, 1);
+	aml_res_irq_noflags(&r, LAYOUT_IRQ_I8042);
+	aml_res_end(&r);
+	aml_name_decl(a, "_CRS");
+	aml_resource_template(a, &r);
+	aml_end(a, dev);
+}
+
 /* Device(VRnn): a virtio-mmio transport, LNRO0005 as Linux's virtio_mmio driver matches
  * it. The interrupt is edge-triggered, active high: argon signals it through an irqfd,
  * which pulses the pin, so a level-triggered pin could lose a pulse that arrives while
@@ -400,6 +421,7 @@ static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
 {
 	size_t sb = aml_scope_begin(a, "\\_SB_");
 	dsdt_com1(a);
+	dsdt_keyboard(a);
 	for (int i = 0; i < cfg->nmmio_devices; i++)
 		dsdt_virtio(a, i, &cfg->mmio_devices[i]);
 	aml_end(a, sb);
