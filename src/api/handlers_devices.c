@@ -1,5 +1,6 @@
 /* Handlers for devices: drives, network interfaces, vsock, entropy, balloon. Bodies go
  * through config_devices.c's parsers (what --config uses), into a scratch copy. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "api/api.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio_balloon.h"
+#include "devices/virtio_blk.h"
 #include "devices/virtio_net.h"
 #include "vmm/config_json.h"
 #include "vmm/vmm_state.h"
@@ -15,6 +17,7 @@
 #define PARSE_CTX(ctx, err) \
 	struct parse_ctx ctx = { .name = NULL, .err = err, .errlen = sizeof(err) }
 #define ID_MISMATCH "The id from the path does not match the id from the body!"
+#define PATCH_DRIVE_FAILED "Unable to patch the block device: " /* Firecracker's words */
 
 static int find_drive(const struct vm_config *cfg, const char *id)
 {
@@ -147,13 +150,65 @@ static int check_patch(struct vmm *v, const struct api_request *req, struct api_
 	return 0;
 }
 
+/* Why the device refused a drive's new image (its log has the details). */
+static const char *image_refusal(int err)
+{
+	switch (err) {
+	case -EBUSY: return "locked by another process (is another VMM using this disk?)";
+	case -EINVAL: return "not a regular file or block device";
+	default: return strerror(-err);
+	}
+}
+
+/* The device takes the change, then the stored configuration follows; 0 or -1 after a
+ * fault. path (when given) has been checked as PUT /drives checks it. */
+static int update_drive(struct vmm *v, int i, const char *path,
+			const struct rate_limiter_config *rl, struct api_response *r)
+{
+	struct drive_config *d = &v->cfg.drives[i];
+	struct virtio_device *dev = device_of(v, VIRTIO_ID_BLOCK, i);
+	char *copy = path ? strdup(path) : NULL;
+	if (path && !copy)
+		return api_fault(r, 400, PATCH_DRIVE_FAILED "drive '%s': out of memory", d->drive_id);
+	int err = dev ? virtio_blk_update(dev, path, rl) : -ENODEV;
+	if (err) {
+		free(copy);
+		if (!dev)
+			return api_fault(r, 400, PATCH_DRIVE_FAILED "drive '%s' has no device",
+					 d->drive_id);
+		return api_fault(r, 400, PATCH_DRIVE_FAILED "drive '%s': %s: %s", d->drive_id, path,
+				 image_refusal(err));
+	}
+	if (copy) {
+		free(d->path_on_host);
+		d->path_on_host = copy;
+	}
+	if (rl)
+		d->rate_limiter = *rl;
+	return 0;
+}
+
+/* Firecracker's PATCH /drives/{id} after boot: a new backing file, whose capacity the
+ * guest is told, and/or a new rate limiter. null or absent keeps a field. */
 void api_patch_drive(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
 	json_t *body = api_body_object(req, r);
-	int found;
-	if (body && check_patch(v, req, r, body, true, &found) == 0)
-		api_fault(r, 400, "updating drive '%s' after boot is not supported yet: the block "
-				  "device has no update hook", req->id);
+	int i;
+	if (!body || check_patch(v, req, r, body, true, &i)) {
+		json_decref(body);
+		return;
+	}
+	const char *path = json_string_value(json_object_get(body, "path_on_host"));
+	struct rate_limiter_config rl_cfg;
+	struct rate_limiter_config *rl = patched_limiter(body, "rate_limiter", &rl_cfg);
+	if (!path && !rl)
+		api_fault(r, 400, PATCH_DRIVE_FAILED "drive '%s': nothing to change (expected "
+				  "path_on_host and/or rate_limiter)", req->id);
+	else if (path && api_check_path(r, "drives.path_on_host", path, API_PATH_DRIVE,
+					v->cfg.drives[i].is_read_only))
+		; /* the fault names the path */
+	else if (update_drive(v, i, path, rl, r) == 0)
+		api_no_content(r);
 	json_decref(body);
 }
 

@@ -2,6 +2,7 @@
 slow request gets its status and a clear message (golden file:
 tests/e2e/golden/api_errors.json; ARGON_UPDATE_GOLDEN=1 rewrites it), and the next
 request still works."""
+import fcntl
 import json
 import os
 import re
@@ -36,6 +37,9 @@ def patch(path, body):
 
 MACHINE = "/machine-config"
 KERNEL = "/boot-source"
+# An image another process holds a lock on (the running_vmm fixture takes it, shared so
+# that concurrent runs of this suite can both hold it): PATCH /drives must refuse it.
+LOCKED = "/tmp/argon-hostile-locked.img"
 
 # Cases against a VM that has not started. Each is raw request bytes.
 PRE_BOOT = {
@@ -127,7 +131,15 @@ POST_BOOT = {
     "logger_after_start": put("/logger", {"level": "Debug"}),
     "patch_unknown_drive": patch("/drives/nope", {"drive_id": "nope", "path_on_host": GUEST}),
     "patch_drive_unknown_field": patch("/drives/d", {"drive_id": "d", "size": 1}),
-    "patch_drive_after_start": patch("/drives/d", {"drive_id": "d", "path_on_host": GUEST}),
+    "patch_drive_nothing": patch("/drives/d", {"drive_id": "d", "path_on_host": None}),
+    "patch_drive_missing_file": patch("/drives/d", {"drive_id": "d",
+                                                    "path_on_host": "/nonexistent/disk.img"}),
+    "patch_drive_device": patch("/drives/d", {"drive_id": "d", "path_on_host": "/dev/null"}),
+    "patch_drive_dotdot": patch("/drives/d", {"drive_id": "d", "path_on_host": "/tmp/../etc/x"}),
+    "patch_drive_path_wrong_type": patch("/drives/d", {"drive_id": "d", "path_on_host": 1}),
+    "patch_drive_locked": patch("/drives/d", {"drive_id": "d", "path_on_host": LOCKED}),
+    "patch_drive_bad_limiter": patch("/drives/d", {"drive_id": "d",
+                                                   "rate_limiter": {"bytes": 1}}),
     "patch_balloon_without_one": patch("/balloon", {"amount_mib": 1}),
     "patch_balloon_stats_without_one": patch("/balloon/statistics",
                                              {"stats_polling_interval_s": 1}),
@@ -192,7 +204,21 @@ def idle_vmm(sockdir):
 
 
 @pytest.fixture(scope="module")
-def running_vmm(sockdir):
+def locked_image():
+    fd = os.open(LOCKED, os.O_RDWR | os.O_CREAT, 0o600)
+    os.ftruncate(fd, 1 << 20)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    yield LOCKED
+    try:  # the last holder removes it
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(LOCKED)
+    except OSError:
+        pass
+    os.close(fd)
+
+
+@pytest.fixture(scope="module")
+def running_vmm(sockdir, locked_image):
     if not (os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)):
         pytest.skip("SKIPPED LOUDLY: no usable /dev/kvm on this host")
     v = VmmProcess(VMM, os.path.join(sockdir, "post.sock"), env=vmm_env())
@@ -235,6 +261,14 @@ def test_refused_requests_change_nothing(idle_vmm):
     for name in ("vcpu_count_negative", "unknown_field", "kernel_path_device", "id_mismatch"):
         raw_exchange(idle_vmm.sock, raw(PRE_BOOT[name]))
     assert idle_vmm.api.get("/vm/config")[1] == before
+
+
+def test_refused_drive_patches_change_nothing(running_vmm):
+    before = running_vmm.api.get("/vm/config")[1]
+    for name in sorted(POST_BOOT):
+        if name.startswith("patch_drive"):
+            raw_exchange(running_vmm.sock, raw(POST_BOOT[name]))
+    assert running_vmm.api.get("/vm/config")[1] == before
 
 
 def test_keep_alive_survives_json_errors(idle_vmm):
