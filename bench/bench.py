@@ -781,6 +781,11 @@ def devices_suite(ctx, res):
         D["uds"] = scratch.file("v.sock")
         vhost = devices.VsockHost(D["uds"], VSOCK_PORT)
         ctx.dev_events = dev_events(ctx)
+        if ctx.perf:
+            ctx.commands.append(("counts during one device command (like the line below)",
+                                 shlex.join(["perf", "stat", "-x,", "-p", "<VMM pid>", "-D", "-1",
+                                             "--control", "fd:<ctl>,<ack>"]
+                                            + ctx.dev_events.args())))
         sessions = device_sessions(ctx, D, scratch, netns)
         for s in sessions:
             s.guarded("boot to the prompt", s.start)
