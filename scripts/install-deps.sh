@@ -18,13 +18,14 @@ declare -A why=(
 	[acpica-tools]="test: iasl disassembles the DSDT argon generates"
 	[qemu-system-x86]="bench: QEMU's microvm machine, the peer in every benchmark"
 	[fio]="bench: the host's own figure for the disk patterns the guest runs (the ceiling)"
+	[linux-perf]="bench: counts exits to the VMM (kvm:kvm_userspace_exit) for both VMMs"
 	[clang]="fuzz: libFuzzer targets"
 	[libclang-rt-14-dev]="fuzz: libFuzzer and sanitizer runtimes for clang"
 )
 declare -A group=(
 	[build]="build-essential libjansson-dev liburing-dev zlib1g-dev liblz4-dev libzstd-dev liblzma-dev libbz2-dev liblzo2-dev"
 	[test]="libcmocka-dev python3-pytest acpica-tools"
-	[bench]="qemu-system-x86 fio"
+	[bench]="qemu-system-x86 fio linux-perf"
 	[fuzz]="clang libclang-rt-14-dev"
 )
 
