@@ -340,56 +340,54 @@ static uint8_t status(const struct i8042 *k)
 	       (k->last_write_cmd ? STS_CMD : 0) | STS_UNLOCKED;
 }
 
-/* ---- the bus: port 0x60 and port 0x64, one byte wide ---- */
+/* ---- the bus: ports 0x60-0x64, of which 0x60 and 0x64 are the controller's ---- */
 
-static void data_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
+#define OFF_DATA 0
+#define OFF_CMD (LAYOUT_PORT_I8042_CMD - LAYOUT_PORT_I8042_DATA)
+
+/* One byte wide: a wider access uses its low byte and reads zeros above it. Ports
+ * 0x61-0x63 sit inside the range (one range: one line in the metrics) but are not
+ * the controller's: all-ones, as with nothing behind them (KVM's PIT answers 0x61). */
+static bool controller_port(uint64_t offset)
+{
+	return offset == OFF_DATA || offset == OFF_CMD;
+}
+
+static void i8042_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
 {
 	struct i8042 *k = opaque;
+	memset(data, controller_port(offset) ? 0 : 0xff, len);
+	if (!controller_port(offset))
+		return;
 	pthread_mutex_lock(&k->lock);
-	memset(data, 0, len);
-	data[0] = read_data_port(k);
-	update_irq_locked(k, true);
+	if (offset == OFF_CMD) {
+		data[0] = status(k);
+	} else {
+		data[0] = read_data_port(k);
+		update_irq_locked(k, true);
+	}
 	pthread_mutex_unlock(&k->lock);
 }
 
-static void data_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len)
+static void i8042_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len)
 {
 	struct i8042 *k = opaque;
+	if (!controller_port(offset))
+		return;
 	pthread_mutex_lock(&k->lock);
-	bool ctr_write = k->ctl_pending == CMD_WRITE_CTR;
-	write_data_port(k, data[0]);
+	bool ctr_write = offset == OFF_DATA && k->ctl_pending == CMD_WRITE_CTR;
+	if (offset == OFF_CMD)
+		write_cmd_port(k, data[0]);
+	else
+		write_data_port(k, data[0]);
 	update_irq_locked(k, ctr_write);
 	pthread_mutex_unlock(&k->lock);
 }
 
-static void cmd_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
-{
-	struct i8042 *k = opaque;
-	pthread_mutex_lock(&k->lock);
-	memset(data, 0, len);
-	data[0] = status(k);
-	pthread_mutex_unlock(&k->lock);
-}
-
-static void cmd_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len)
-{
-	struct i8042 *k = opaque;
-	pthread_mutex_lock(&k->lock);
-	write_cmd_port(k, data[0]);
-	update_irq_locked(k, false);
-	pthread_mutex_unlock(&k->lock);
-}
-
-static const struct bus_device_ops i8042_data_ops = {
+static const struct bus_device_ops i8042_ops = {
 	.name = "i8042",
-	.read = data_read,
-	.write = data_write,
-};
-
-static const struct bus_device_ops i8042_cmd_ops = {
-	.name = "i8042",
-	.read = cmd_read,
-	.write = cmd_write,
+	.read = i8042_read,
+	.write = i8042_write,
 };
 
 /* ---- the VMM's side ---- */
@@ -433,9 +431,7 @@ int i8042_create(struct vm *vm, struct i8042 **out)
 	k->reply = (struct byte_queue){ .buf = k->reply_buf, .cap = REPLY_MAX };
 	k->keys = (struct byte_queue){ .buf = k->keys_buf, .cap = I8042_KBD_BUFFER };
 	pthread_mutex_init(&k->lock, NULL);
-	int err = bus_register(&vm->pio_bus, LAYOUT_PORT_I8042_DATA, 1, &i8042_data_ops, k);
-	if (!err)
-		err = bus_register(&vm->pio_bus, LAYOUT_PORT_I8042_CMD, 1, &i8042_cmd_ops, k);
+	int err = bus_register(&vm->pio_bus, LAYOUT_PORT_I8042_DATA, OFF_CMD + 1, &i8042_ops, k);
 	if (err) {
 		pthread_mutex_destroy(&k->lock);
 		free(k);
