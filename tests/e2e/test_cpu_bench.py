@@ -10,7 +10,9 @@ from conftest import HOST_CPU_BENCH, needs_kvm, run_guest
 pytestmark = needs_kvm
 
 ROUNDS = 3000
-TRIES = 5
+# Alternating pairs until the best figures agree, at most this many: another
+# process can only make a side slower, so more pairs only sharpen both bests.
+MAX_TRIES = 15
 # "within a few percent": the benchmark reports the exact figure; this bound keeps
 # the test meaningful on a noisy 2-core machine.
 MAX_RATIO = 1.05
@@ -25,7 +27,7 @@ def ns_per_round(text):
 
 def test_guest_computes_as_fast_as_the_host():
     host, guest = [], []
-    for _ in range(TRIES):
+    for _ in range(MAX_TRIES):
         h = subprocess.run([HOST_CPU_BENCH, str(ROUNDS)], capture_output=True, text=True,
                            timeout=60)
         assert h.returncode == 0, h.stderr
@@ -33,6 +35,8 @@ def test_guest_computes_as_fast_as_the_host():
         g = run_guest(f"cpu-bench {ROUNDS}")
         assert g.returncode == 0, g.stdout + g.stderr
         guest.append(ns_per_round(g.stdout))
+        if len(guest) >= 3 and min(guest) / min(host) < MAX_RATIO:
+            break
     ratio = min(guest) / min(host)
     print(f"cpu-bench ns/round: guest best {min(guest):.1f}, host best {min(host):.1f}, "
           f"ratio {ratio:.4f}")
