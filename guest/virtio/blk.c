@@ -67,8 +67,11 @@ struct blk_dev *blk_open(int disk, const char *cmd)
 		printf("%s: no virtio-blk disk %d\n", cmd, disk);
 		return 0;
 	}
-	if (d->started && d->driver == b)
+	if (d->started && d->driver == b) {
+		/* The host may have swapped the image (PATCH /drives): its size is news. */
+		b->capacity = virtio_config_read(d, 0, 8);
 		return b;
+	}
 	b->disk = disk;
 	if (start(b, d)) {
 		printf("%s: disk %d did not start\n", cmd, disk);
