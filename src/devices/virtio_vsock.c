@@ -37,6 +37,30 @@ void vsock_schedule(struct vsock *vs)
 		log_debug("vsock: kick: %m"); /* already pending */
 }
 
+void vsock_pass_begin(struct vsock *vs)
+{
+	vs->pass_depth++;
+}
+
+void vsock_used(struct vsock *vs, uint32_t q)
+{
+	vs->used_pending |= 1u << q;
+}
+
+/* Completions are pushed as they happen but signalled once per queue per pass:
+ * virtio_notify_used asks virtq_should_notify, so with EVENT_IDX the guest is only
+ * interrupted when it asked to be (2.7.10). */
+void vsock_pass_end(struct vsock *vs)
+{
+	if (--vs->pass_depth)
+		return;
+	uint32_t pending = vs->used_pending;
+	vs->used_pending = 0;
+	for (uint32_t q = 0; q < VSOCK_NUM_QUEUES && vs->dev; q++)
+		if (pending & (1u << q))
+			virtio_notify_used(vs->dev, q);
+}
+
 void vsock_timer_update(struct vsock *vs)
 {
 	bool want = vs->ndeadlines || vs->listen_paused;
@@ -100,11 +124,13 @@ void vsock_poll(struct vsock *vs)
 	pthread_mutex_t *lock = vs->dev ? &vs->dev->lock : NULL;
 	if (lock)
 		pthread_mutex_lock(lock);
+	vsock_pass_begin(vs);
 	struct epoll_event ev[64];
 	int n = epoll_wait(vs->epfd, ev, 64, 0);
 	for (int i = 0; i < n; i++)
 		dispatch(vs, &ev[i]);
 	vsock_rx_process(vs);
+	vsock_pass_end(vs);
 	if (lock)
 		pthread_mutex_unlock(lock);
 }
@@ -150,15 +176,20 @@ static void vsock_reset(struct virtio_device *dev)
 	vs->active = false;
 	vs->rx_held = false;
 	vs->tx_stalled = false;
+	vs->used_pending = 0;
+	vs->txb = (struct vsock_tx_batch){ 0 }; /* its chains went with the queues */
+	vs->rxb.n = 0;
 }
 
 static void vsock_queue_notify(struct virtio_device *dev, uint32_t q)
 {
 	struct vsock *vs = dev->backend;
+	vsock_pass_begin(vs);
 	if (q == VSOCK_QUEUE_TX)
 		vsock_tx_process(vs);
 	else if (q == VSOCK_QUEUE_RX)
 		vsock_rx_process(vs); /* new buffers: what waited can go */
+	vsock_pass_end(vs);
 	/* The event queue only holds buffers for events argon does not send yet. */
 }
 

@@ -75,6 +75,8 @@ enum vsock_op {
 #define VSOCK_SHUTDOWN_TIMEOUT_MS 2000	   /* 5.10.6.5: wait this long for an RST */
 #define VSOCK_TIMER_PERIOD_MS 100
 #define VSOCK_TX_BUDGET 256 /* chains per pass before yielding the loop */
+#define VSOCK_BATCH_IOV 64  /* iovecs per writev / readv on a host socket */
+#define VSOCK_RX_BATCH 64   /* rx chains one readv may fill */
 
 /* epoll tags of the device's own epoll set: low 32 bits the kind (or slot +
  * VSOCK_TAG_CONN0), high 32 bits the slot's generation. */
@@ -178,6 +180,28 @@ struct vsock_stats {
 	uint64_t rst_sent;    /* RSTs sent to the guest */
 	uint64_t refused;     /* connections refused (limits, no listener) */
 	uint64_t credit_violations;
+	uint64_t host_sends, host_recvs; /* data syscalls on host sockets */
+};
+
+/* Guest RW packets of one stream gathered for one writev (vsock_tx.c). Their chains
+ * go back to the guest only after it: the iovecs point into them. */
+struct vsock_tx_batch {
+	struct vsock_conn *c; /* NULL: empty */
+	uint32_t bytes;
+	int niov;
+	uint32_t nheads;
+	struct iovec iov[VSOCK_BATCH_IOV];
+	uint16_t heads[VSOCK_BATCH_IOV]; /* each chain adds at least one iovec */
+};
+
+/* rx chains after the held one that the same readv filled (vsock_rx.c): pushed right
+ * after it, in order. */
+struct vsock_rx_batch {
+	uint32_t n;
+	uint16_t head[VSOCK_RX_BATCH];
+	uint32_t len[VSOCK_RX_BATCH]; /* payload bytes */
+	uint8_t *hdr[VSOCK_RX_BATCH]; /* where the header goes: the chain's first writable
+				       * buffer, at least VSOCK_HDR_SIZE long */
 };
 
 struct vsock {
@@ -197,9 +221,13 @@ struct vsock {
 	uint32_t rst_head, rst_count;
 	uint32_t next_port;
 	struct vsock_stats stats;
+	uint32_t pass_depth;   /* vsock_pass_begin() nesting */
+	uint32_t used_pending; /* queues (bit per queue) with completions not yet signalled */
+	struct vsock_tx_batch txb;
+	struct vsock_rx_batch rxb;
 	/* Scratch, here rather than on the stack: chains hold VIRTQ_MAX_SIZE buffers. */
 	bool rx_held; /* rx_chain was popped and not yet used */
-	struct virtq_chain rx_chain, tx_chain;
+	struct virtq_chain rx_chain, tx_chain, rx_extra;
 	struct iovec iov[VIRTQ_MAX_SIZE];
 };
 
@@ -219,6 +247,12 @@ uint64_t vsock_now_ns(void);
 void vsock_timer_update(struct vsock *vs);
 /* Wakes the device on the event loop (after activate, or to continue a long pass). */
 void vsock_schedule(struct vsock *vs);
+/* One pass of the device (an event-loop callback, nestable): completions are only
+ * recorded (vsock_used) while it runs, and vsock_pass_end raises at most one
+ * used-buffer interrupt per queue, through EVENT_IDX suppression (virtio 1.2, 2.7.10). */
+void vsock_pass_begin(struct vsock *vs);
+void vsock_pass_end(struct vsock *vs);
+void vsock_used(struct vsock *vs, uint32_t q);
 
 /* vsock_conn.c: the connection table. */
 struct vsock_conn *vsock_conn_new(struct vsock *vs, int fd, enum vsock_conn_state state);
@@ -262,6 +296,8 @@ bool vsock_rst_reply(struct vsock *vs, uint32_t host_port, uint32_t guest_port);
 uint32_t vsock_ring_room(const struct vsock_ring *r);
 int vsock_ring_put_chain(struct vsock_ring *r, const struct virtq_chain *c, uint32_t offset,
 			 uint32_t len);
+/* Appends what iov[0..n) holds past its first skip bytes. 0, -ENOSPC or -ENOMEM. */
+int vsock_ring_put_iov(struct vsock_ring *r, const struct iovec *iov, int n, uint32_t skip);
 int vsock_ring_iov(const struct vsock_ring *r, struct iovec iov[2]);
 void vsock_ring_consume(struct vsock_ring *r, uint32_t n);
 void vsock_ring_free(struct vsock_ring *r);
@@ -285,8 +321,13 @@ void vsock_conn_on_events(struct vsock *vs, struct vsock_conn *c, uint32_t event
 
 /* vsock_tx.c: guest -> host. */
 void vsock_tx_process(struct vsock *vs);
-/* One packet the guest sent, its header at the start of chain (exposed for fuzzing). */
-void vsock_tx_packet(struct vsock *vs, const struct virtq_chain *chain);
+/* One packet the guest sent, its header at the start of chain (exposed for fuzzing).
+ * Returns true when its payload joined vs->txb: the caller then records the chain's
+ * head there (vsock_tx_flush gives it back), and must not give it back itself. */
+bool vsock_tx_packet(struct vsock *vs, const struct virtq_chain *chain);
+/* Writes the gathered packets with one writev (what the socket does not take goes to
+ * the stream's ring) and gives their chains back to the guest. */
+void vsock_tx_flush(struct vsock *vs);
 
 /* vsock_rx.c: host -> guest. */
 void vsock_rx_process(struct vsock *vs);

@@ -164,6 +164,8 @@ static void conn_close_fd(struct vsock *vs, struct vsock_conn *c)
 
 void vsock_conn_free(struct vsock *vs, struct vsock_conn *c)
 {
+	if (vs->txb.c == c)
+		vs->txb.c = NULL; /* its gathered bytes go with it; the chains still go back */
 	conn_unhash(vs, c);
 	rx_list_del(vs, c);
 	vsock_conn_clear_deadline(vs, c);
@@ -359,6 +361,32 @@ int vsock_ring_put_chain(struct vsock_ring *r, const struct virtq_chain *c, uint
 		got += virtq_chain_read(c, offset + first, r->buf, len - first);
 	r->len += got;
 	return got == len ? 0 : -EINVAL;
+}
+
+int vsock_ring_put_iov(struct vsock_ring *r, const struct iovec *iov, int n, uint32_t skip)
+{
+	uint32_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += (uint32_t)iov[i].iov_len;
+	if (skip >= len)
+		return 0;
+	if (len - skip > vsock_ring_room(r))
+		return -ENOSPC;
+	if (!r->buf && !(r->buf = malloc(VSOCK_BUF_ALLOC)))
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		uint32_t blen = (uint32_t)iov[i].iov_len, off = MIN(skip, blen);
+		skip -= off;
+		for (const uint8_t *p = (const uint8_t *)iov[i].iov_base + off; off < blen;) {
+			uint32_t tail = (r->head + r->len) % VSOCK_BUF_ALLOC;
+			uint32_t take = MIN(blen - off, VSOCK_BUF_ALLOC - tail);
+			memcpy(r->buf + tail, p, take);
+			r->len += take;
+			p += take;
+			off += take;
+		}
+	}
+	return 0;
 }
 
 int vsock_ring_iov(const struct vsock_ring *r, struct iovec iov[2])

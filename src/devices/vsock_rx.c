@@ -30,19 +30,25 @@ static uint32_t rx_write_hdr(struct vsock *vs, const struct vsock_hdr *h)
 	return VSOCK_HDR_SIZE + h->len;
 }
 
-/* A packet of stream c; every one carries our credit (5.10.6.3), so any of them
- * stands for a CREDIT_UPDATE. */
-static uint32_t conn_packet(struct vsock *vs, struct vsock_conn *c, uint16_t op, uint32_t flags,
-			    uint32_t len)
+/* The header of a packet of stream c; every one carries our credit (5.10.6.3), so
+ * any of them stands for a CREDIT_UPDATE. */
+static struct vsock_hdr conn_hdr(struct vsock *vs, struct vsock_conn *c, uint16_t op,
+				 uint32_t flags, uint32_t len)
 {
-	struct vsock_hdr h = {
+	c->fwd_cnt_sent = c->fwd_cnt;
+	c->pending &= ~(uint32_t)VSOCK_P_CREDIT_UPDATE;
+	return (struct vsock_hdr){
 		.src_cid = VSOCK_HOST_CID, .dst_cid = vs->guest_cid,
 		.src_port = c->host_port, .dst_port = c->guest_port,
 		.len = len, .type = VSOCK_TYPE_STREAM, .op = op, .flags = flags,
 		.buf_alloc = VSOCK_BUF_ALLOC, .fwd_cnt = c->fwd_cnt,
 	};
-	c->fwd_cnt_sent = c->fwd_cnt;
-	c->pending &= ~(uint32_t)VSOCK_P_CREDIT_UPDATE;
+}
+
+static uint32_t conn_packet(struct vsock *vs, struct vsock_conn *c, uint16_t op, uint32_t flags,
+			    uint32_t len)
+{
+	struct vsock_hdr h = conn_hdr(vs, c, op, flags, len);
 	return rx_write_hdr(vs, &h);
 }
 
@@ -59,8 +65,64 @@ static uint32_t queued_rst(struct vsock *vs)
 	return rx_write_hdr(vs, &h);
 }
 
-/* Host data into the held chain: at most the guest's credit, the chain's room and
- * VSOCK_MAX_PKT_DATA. 0 when nothing was sent (no credit, no data, EOF). */
+/* More posted rx buffers for the read that fills the held chain: each one's payload
+ * iovecs go after vs->iov[0 .. *niov), bounded by the credit left, VSOCK_RX_BATCH
+ * chains and VSOCK_BATCH_IOV iovecs. A chain that does not suit (malformed, header
+ * split across buffers, too many buffers) is given back for the ordinary path. */
+static void rx_gather(struct vsock *vs, uint32_t credit, uint32_t *total, int *niov)
+{
+	struct virtq *vq = &vs->dev->queues[VSOCK_QUEUE_RX];
+	const struct virtq_chain *x = &vs->rx_extra;
+	struct vsock_rx_batch *b = &vs->rxb;
+	while (*total < credit && b->n < VSOCK_RX_BATCH && *niov < VSOCK_BATCH_IOV) {
+		int r = virtq_pop(vq, &vs->rx_extra);
+		if (r <= 0) {
+			if (r == -EINVAL)
+				virtq_unpop(vq, 1); /* rx_take_chain drops it in turn */
+			return;
+		}
+		uint32_t cap = 0, covered = 0;
+		int n = 0;
+		if (x->write_len > VSOCK_HDR_SIZE && x->bufs[x->nread].len >= VSOCK_HDR_SIZE) {
+			cap = MIN(MIN(x->write_len - VSOCK_HDR_SIZE, credit - *total),
+				  VSOCK_MAX_PKT_DATA);
+			n = vsock_chain_iov(x, true, VSOCK_HDR_SIZE, cap, vs->iov + *niov,
+					    VSOCK_BATCH_IOV - *niov, &covered);
+		}
+		if (!n || covered < cap) {
+			virtq_unpop(vq, 1);
+			return;
+		}
+		b->head[b->n] = x->head;
+		b->hdr[b->n] = x->bufs[x->nread].hva;
+		b->len[b->n++] = cap;
+		*niov += n;
+		*total += cap;
+	}
+}
+
+/* Shares the r - first bytes read past the held chain among the gathered chains, in
+ * order, and writes their headers; gives back the chains left empty. */
+static void rx_spread(struct vsock *vs, struct vsock_conn *c, uint32_t rest)
+{
+	struct vsock_rx_batch *b = &vs->rxb;
+	uint32_t used = 0;
+	for (; used < b->n && rest; used++) {
+		uint32_t len = MIN(rest, b->len[used]);
+		struct vsock_hdr h = conn_hdr(vs, c, VSOCK_OP_RW, 0, len);
+		vsock_hdr_encode(&h, b->hdr[used]);
+		vs->stats.rx_packets++;
+		b->len[used] = len;
+		rest -= len;
+	}
+	virtq_unpop(&vs->dev->queues[VSOCK_QUEUE_RX], (uint16_t)(b->n - used));
+	b->n = used;
+}
+
+/* Host data into the held chain, and when it fills that chain and the guest has
+ * credit for more, into further posted chains with the same readv: at most the
+ * guest's credit, VSOCK_MAX_PKT_DATA per packet. 0 when nothing was sent (no credit,
+ * no data, EOF). */
 static uint32_t rx_data(struct vsock *vs, struct vsock_conn *c)
 {
 	if (!vsock_conn_wants_read(c))
@@ -80,19 +142,27 @@ static uint32_t rx_data(struct vsock *vs, struct vsock_conn *c)
 		vsock_conn_want(vs, c, VSOCK_P_DATA);
 		return conn_packet(vs, c, VSOCK_OP_CREDIT_UPDATE, 0, 0);
 	}
-	uint32_t max = MIN(MIN(credit, room), VSOCK_MAX_PKT_DATA), covered;
+	uint32_t max = MIN(MIN(credit, room), VSOCK_MAX_PKT_DATA), first, total;
 	int n = vsock_chain_iov(&vs->rx_chain, true, VSOCK_HDR_SIZE, max, vs->iov,
-				VIRTQ_MAX_SIZE, &covered);
+				VIRTQ_MAX_SIZE, &first);
+	total = first;
+	vs->rxb.n = 0;
+	if (first == max)
+		rx_gather(vs, credit, &total, &n);
 	ssize_t r = vsock_uds_recv(c->fd, vs->iov, n);
+	vs->stats.host_recvs++;
 	if (r > 0) {
 		c->tx_cnt += (uint32_t)r;
 		vs->stats.rx_bytes += (uint64_t)r;
-		if ((uint32_t)r == covered)
+		if ((uint32_t)r == total)
 			vsock_conn_want(vs, c, VSOCK_P_DATA); /* there may be more */
 		else
 			vsock_conn_sync(vs, c);
-		return conn_packet(vs, c, VSOCK_OP_RW, 0, (uint32_t)r);
+		uint32_t mine = MIN((uint32_t)r, first);
+		rx_spread(vs, c, (uint32_t)r - mine);
+		return conn_packet(vs, c, VSOCK_OP_RW, 0, mine);
 	}
+	rx_spread(vs, c, 0); /* every gathered chain goes back */
 	if (r == -EAGAIN) {
 		vsock_conn_sync(vs, c);
 		return 0;
@@ -181,7 +251,7 @@ static uint32_t rx_next_packet(struct vsock *vs)
 
 /* Holds an rx chain with room for a header: 1, or 0 when the guest has none
  * posted, or -EIO when the ring is broken. Unusable chains go back empty. */
-static int rx_take_chain(struct vsock *vs, bool *pushed)
+static int rx_take_chain(struct vsock *vs)
 {
 	struct virtq *vq = &vs->dev->queues[VSOCK_QUEUE_RX];
 	for (uint32_t n = 0; !vs->rx_held; n++) {
@@ -199,7 +269,7 @@ static int rx_take_chain(struct vsock *vs, bool *pushed)
 		if (r < 0 || (r > 0 && vs->rx_chain.write_len < VSOCK_HDR_SIZE)) {
 			vs->stats.dropped++;
 			virtq_push(vq, vs->rx_chain.head, 0);
-			*pushed = true;
+			vsock_used(vs, VSOCK_QUEUE_RX);
 		} else if (r > 0) {
 			vs->rx_held = true;
 		}
@@ -212,23 +282,27 @@ void vsock_rx_process(struct vsock *vs)
 	if (!vsock_queues_usable(vs))
 		return;
 	struct virtq *vq = &vs->dev->queues[VSOCK_QUEUE_RX];
-	bool pushed = false;
+	vsock_pass_begin(vs);
 	for (uint32_t n = 0; vs->rst_count || vs->rx_head >= 0; n++) {
-		if (n == VSOCK_RX_BUDGET) {
+		if (n >= VSOCK_RX_BUDGET) {
 			vsock_schedule(vs); /* let other devices run; continue next pass */
 			break;
 		}
-		if (rx_take_chain(vs, &pushed) <= 0)
+		if (rx_take_chain(vs) <= 0)
 			break;
 		uint32_t len = rx_next_packet(vs);
 		if (!len)
 			break; /* the chain stays held for the next packet */
 		virtq_push(vq, vs->rx_chain.head, len);
 		vs->rx_held = false;
-		pushed = true;
+		/* Chains the same read filled follow, so the guest sees the bytes in order. */
+		for (uint32_t i = 0; i < vs->rxb.n; i++)
+			virtq_push(vq, vs->rxb.head[i], VSOCK_HDR_SIZE + vs->rxb.len[i]);
+		n += vs->rxb.n;
+		vs->rxb.n = 0;
+		vsock_used(vs, VSOCK_QUEUE_RX);
 	}
-	if (pushed)
-		virtio_notify_used(vs->dev, VSOCK_QUEUE_RX);
+	vsock_pass_end(vs);
 	if (vs->tx_stalled && vs->rst_count < VSOCK_RST_QUEUE) {
 		vs->tx_stalled = false; /* room for replies again: resume tx */
 		vsock_schedule(vs);

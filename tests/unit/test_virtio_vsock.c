@@ -809,6 +809,205 @@ static void guest_overrunning_credit_is_reset(void **state)
 	close(listener);
 }
 
+/* ---- batching: one writev per stream per tx pass, one readv for many rx buffers,
+ * one interrupt per queue per pass ---- */
+
+/* Puts n RW packets of len bytes on tx (header and payload in two descriptors, each
+ * packet in its own guest memory) without kicking; packet i, byte j is i * 7 + j.
+ * Returns the bytes, concatenated in *expect. */
+static uint32_t queue_rw(struct fixture *f, struct gstream *s, int n, uint32_t len,
+			 uint8_t *expect)
+{
+	for (int i = 0; i < n; i++) {
+		uint8_t *hdr, *data;
+		uint64_t hdr_gpa = vtd_alloc(&f->t, VSOCK_HDR_SIZE, (void **)&hdr);
+		uint64_t data_gpa = vtd_alloc(&f->t, len, (void **)&data);
+		for (uint32_t j = 0; j < len; j++)
+			data[j] = expect[(uint32_t)i * len + j] = (uint8_t)(i * 7 + j);
+		struct vsock_hdr h = {
+			.src_cid = CID, .dst_cid = VSOCK_HOST_CID, .src_port = s->gport,
+			.dst_port = s->hport, .len = len, .type = VSOCK_TYPE_STREAM,
+			.op = VSOCK_OP_RW, .buf_alloc = s->buf_alloc, .fwd_cnt = s->fwd_cnt,
+		};
+		vsock_hdr_encode(&h, hdr);
+		struct vtd_buf bufs[2] = { { hdr_gpa, VSOCK_HDR_SIZE, false },
+					   { data_gpa, len, false } };
+		vtd_add_chain(&f->t, TXQ, bufs, 2);
+		s->tx_cnt += len;
+	}
+	return (uint32_t)n * len;
+}
+
+/* Gives stream c a new host end: the device's side of a socketpair of type. */
+static int swap_host_end(struct fixture *f, struct vsock_conn *c, int type)
+{
+	int sp[2];
+	assert_int_equal(socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp), 0);
+	if (c->in_epoll)
+		epoll_ctl(f->vs->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = sp[0];
+	c->in_epoll = false;
+	vsock_conn_sync(f->vs, c);
+	return sp[1];
+}
+
+static uint32_t used_count(struct fixture *f, uint32_t q)
+{
+	uint32_t id, len, n = 0;
+	while (vtd_get_used(&f->t, q, &id, &len))
+		n++;
+	return n;
+}
+
+static void guest_packets_of_one_kick_go_out_in_one_writev(void **state)
+{
+	struct fixture *f = *state;
+	struct gstream s;
+	int listener, fd = guest_connect(f, &s, &listener);
+	/* SOCK_SEQPACKET keeps every sendmsg a record of its own: records are syscalls. */
+	int host = swap_host_end(f, only_conn(f), SOCK_SEQPACKET);
+	static uint8_t expect[100 * 1000], got[100 * 1000];
+	uint64_t sends = f->vs->stats.host_sends;
+	uint32_t total = queue_rw(f, &s, 20, 1000, expect);
+	vtd_kick(&f->t, TXQ);
+	assert_int_equal(used_count(f, TXQ), 20); /* every chain back once written */
+	assert_int_equal(f->vs->stats.host_sends - sends, 1);
+	assert_int_equal(recv(host, got, sizeof(got), MSG_DONTWAIT), total);
+	assert_memory_equal(got, expect, total);
+	/* 100 packets: the writev takes at most VSOCK_BATCH_IOV of them. */
+	sends = f->vs->stats.host_sends;
+	total = queue_rw(f, &s, 100, 1000, expect);
+	vtd_kick(&f->t, TXQ);
+	assert_int_equal(used_count(f, TXQ), 100);
+	assert_int_equal(f->vs->stats.host_sends - sends, 2);
+	assert_int_equal(recv(host, got, sizeof(got), MSG_DONTWAIT), VSOCK_BATCH_IOV * 1000);
+	assert_int_equal(recv(host, got + VSOCK_BATCH_IOV * 1000, sizeof(got), MSG_DONTWAIT),
+			 total - VSOCK_BATCH_IOV * 1000);
+	assert_memory_equal(got, expect, total);
+	/* A SHUTDOWN in the same kick comes after the data it follows. */
+	queue_rw(f, &s, 3, 1000, expect);
+	tx(f, &s, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_SEND, NULL, 0);
+	assert_int_equal(recv(host, got, sizeof(got), MSG_DONTWAIT), 3000);
+	assert_memory_equal(got, expect, 3000);
+	assert_int_equal(recv(host, got, sizeof(got), MSG_DONTWAIT), 0); /* then EOF */
+	close(host);
+	close(fd);
+	close(listener);
+}
+
+static void partial_writev_leaves_the_rest_in_the_ring(void **state)
+{
+	struct fixture *f = *state;
+	struct gstream s;
+	int listener, fd = guest_connect(f, &s, &listener);
+	struct vsock_conn *c = only_conn(f);
+	int host = swap_host_end(f, c, SOCK_STREAM);
+	int small = 4096;
+	assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	static uint8_t expect[48 * 4000], got[48 * 4000];
+	uint32_t total = queue_rw(f, &s, 48, 4000, expect);
+	vtd_kick(&f->t, TXQ);
+	assert_int_equal(used_count(f, TXQ), 48);
+	assert_true(c->ring.len > 0 && c->ring.len < total); /* the socket took part */
+	assert_int_equal(c->fwd_cnt + c->ring.len, total);
+	assert_int_equal(host_read(f, host, got, total, WAIT_MS), total);
+	assert_memory_equal(got, expect, total);
+	assert_int_equal(c->ring.len, 0);
+	assert_int_equal(c->fwd_cnt, total);
+	close(host);
+	close(fd);
+	close(listener);
+}
+
+/* Takes n rx packets of stream s; their payloads go to out. Returns the bytes. */
+static uint32_t take_rw(struct fixture *f, struct gstream *s, int n, uint8_t *out)
+{
+	uint32_t got = 0;
+	for (int i = 0; i < n; i++) {
+		struct vsock_hdr h;
+		assert_int_equal(rx_packet(f, &h, out + got, RX_BUF, WAIT_MS), 1);
+		assert_int_equal(h.op, VSOCK_OP_RW);
+		assert_int_equal(h.dst_port, s->gport);
+		got += h.len;
+	}
+	return got;
+}
+
+static void host_data_fills_many_rx_buffers_in_one_read(void **state)
+{
+	struct fixture *f = *state;
+	struct gstream s;
+	int fd = host_connect(f, &s);
+	const uint32_t per = RX_BUF - VSOCK_HDR_SIZE;
+	/* The guest's credit: two and a half buffers. */
+	s.buf_alloc = 2 * per + per / 2;
+	tx(f, &s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0);
+	static uint8_t data[40000], got[40000 + RX_BUF];
+	for (uint32_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + i / 251);
+	uint64_t recvs = f->vs->stats.host_recvs;
+	host_write(fd, data, sizeof(data));
+	uint32_t n = take_rw(f, &s, 3, got);
+	assert_int_equal(n, s.buf_alloc); /* exactly the credit, in order */
+	assert_memory_equal(got, data, n);
+	assert_int_equal(f->vs->stats.host_recvs - recvs, 1);
+	expect_packet(f, &s, VSOCK_OP_CREDIT_REQUEST, NULL);
+	/* Credit for everything: the rest in ceil(rest / per) packets, at most two reads
+	 * (VSOCK_RX_BATCH chains each). */
+	recvs = f->vs->stats.host_recvs;
+	s.fwd_cnt = n;
+	s.buf_alloc = 1 << 20;
+	fill_rx(f);
+	tx(f, &s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0);
+	uint32_t rest = sizeof(data) - n;
+	assert_int_equal(take_rw(f, &s, (int)((rest + per - 1) / per), got + n), rest);
+	assert_memory_equal(got, data, sizeof(data));
+	assert_true(f->vs->stats.host_recvs - recvs <= 3); /* the last sees EAGAIN */
+	no_packet(f, 20);
+	close(fd);
+}
+
+static int setup_no_event_idx(void **state)
+{
+	struct fixture *f = fixture_new();
+	struct vsock_config cfg = { .enabled = true, .guest_cid = CID, .uds_path = f->uds };
+	assert_int_equal(vsock_backend_create(&cfg, &f->vs), 0);
+	assert_int_equal(vtd_init(&f->t, vsock_device_ops(), f->vs, 32,
+				  FEATURES & ~(1ULL << VIRTIO_F_EVENT_IDX), 0), 0);
+	assert_int_equal(vsock_attach(f->vs, &f->t.dev), 0);
+	for (int i = 0; i < VSOCK_QUEUE_SIZE; i++)
+		f->rx_gpa[i] = vtd_alloc(&f->t, RX_BUF, (void **)&f->rx_hva[i]);
+	f->tx_hdr_gpa = vtd_alloc(&f->t, VSOCK_HDR_SIZE, (void **)&f->tx_hdr);
+	f->tx_data_gpa = vtd_alloc(&f->t, TX_DATA_MAX, (void **)&f->tx_data);
+	*state = f;
+	return 0;
+}
+
+/* Without EVENT_IDX every notify interrupts: a pass that completes many tx and rx
+ * chains still raises one interrupt per queue. */
+static void one_interrupt_per_queue_per_pass(void **state)
+{
+	struct fixture *f = *state;
+	struct gstream s;
+	int fd = host_connect(f, &s);
+	s.buf_alloc = 1 << 20;
+	tx(f, &s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0);
+	pump(f, 20);
+	used_count(f, RXQ);
+	vtd_interrupts(&f->t);
+	static uint8_t data[30000], expect[10 * 1000];
+	memset(data, 'h', sizeof(data));
+	host_write(fd, data, sizeof(data)); /* 8 rx packets */
+	queue_rw(f, &s, 10, 1000, expect);
+	vsock_schedule(f->vs); /* the tx work and the host data in one pass */
+	vsock_poll(f->vs);
+	assert_int_equal(used_count(f, TXQ), 10);
+	assert_true(used_count(f, RXQ) >= 8);
+	assert_int_equal(vtd_interrupts(&f->t), 2);
+	close(fd);
+}
+
 /* ---- rx without buffers, and hostile packets ---- */
 
 static void no_rx_buffers_means_no_reading(void **state)
@@ -1004,6 +1203,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(host_that_never_reads_stops_the_guest_by_credit,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(guest_overrunning_credit_is_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(guest_packets_of_one_kick_go_out_in_one_writev,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(partial_writev_leaves_the_rest_in_the_ring, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(host_data_fills_many_rx_buffers_in_one_read, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(one_interrupt_per_queue_per_pass,
+						setup_no_event_idx, teardown),
 		cmocka_unit_test_setup_teardown(no_rx_buffers_means_no_reading, setup, teardown),
 		cmocka_unit_test_setup_teardown(hostile_packets_get_rst_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(rst_replies_are_bounded, setup, teardown),

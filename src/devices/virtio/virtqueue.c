@@ -220,6 +220,11 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 	return walk_chain(vq, c) ? -EINVAL : 1;
 }
 
+void virtq_unpop(struct virtq *vq, uint16_t n)
+{
+	vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - n);
+}
+
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 {
 	if (!vq->ready)

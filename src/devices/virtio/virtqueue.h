@@ -59,6 +59,9 @@ void virtq_reset(struct virtq *vq);
  * it back with virtq_push(len 0) and carry on), or -EIO when the ring itself is broken
  * (vq->broken is set: stop using the queue; the device needs a reset). */
 int virtq_pop(struct virtq *vq, struct virtq_chain *chain);
+/* Gives back the last n chains virtq_pop took and nobody pushed: the next virtq_pop
+ * takes them again (the driver never sees the difference). */
+void virtq_unpop(struct virtq *vq, uint16_t n);
 /* Returns a chain to the driver with len bytes written. */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
 /* After pushing: true when the driver asked to be interrupted now (EVENT_IDX's
