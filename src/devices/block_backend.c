@@ -61,6 +61,7 @@ struct block_backend {
 	uint64_t size;
 	bool read_only;
 	unsigned depth, inflight;
+	uint64_t submitted; /* operations accepted, for tests and metrics */
 	const struct block_engine_ops *engine;
 	int fault[BLOCK_OP_COUNT];
 	struct io_uring ring;
@@ -637,6 +638,11 @@ unsigned block_backend_inflight(const struct block_backend *bb)
 	return bb->inflight;
 }
 
+uint64_t block_backend_submitted(const struct block_backend *bb)
+{
+	return bb->submitted;
+}
+
 /* True when io has something to do; drops empty leading buffers. */
 static bool io_has_work(struct block_io *io)
 {
@@ -668,8 +674,10 @@ int block_backend_submit(struct block_backend *bb, struct block_io *io)
 	if (io->op == BLOCK_OP_DISCARD || io->op == BLOCK_OP_WRITE_ZEROES)
 		start_range(io);
 	int err = bb->engine->submit(bb, io);
-	if (!err)
+	if (!err) {
 		bb->inflight++;
+		bb->submitted++;
+	}
 	return err;
 }
 

@@ -92,6 +92,8 @@ const char *block_backend_engine_name(const struct block_backend *bb);
 /* The completion eventfd: readable when block_backend_reap has work. */
 int block_backend_fd(const struct block_backend *bb);
 unsigned block_backend_inflight(const struct block_backend *bb);
+/* Operations block_backend_submit accepted since open (a merged request counts once). */
+uint64_t block_backend_submitted(const struct block_backend *bb);
 
 /* Queues io; it starts at the latest at the next block_backend_kick. Returns 0, or
  * -EBUSY with depth operations in flight, -EINVAL for an operation with nothing to do

@@ -3,8 +3,11 @@
  * each length is checked before use, sector ranges are checked against the capacity
  * without overflow, and a bad request fails alone (IOERR or UNSUPP). Work goes to
  * block_backend asynchronously and completes in any order on the event loop; at most
- * one request per queue entry is in flight. A rate limiter, when configured, parks
- * the next request and stops reading the queue until a timer says tokens are back. */
+ * one request per queue entry is in flight. Reads (or writes) that one notification
+ * yields for adjacent sectors go to the backend as one operation, as QEMU merges them,
+ * and are answered one by one. A rate limiter, when configured, parks the next
+ * request and stops reading the queue until a timer says tokens are back; a FLUSH
+ * waits the same way until the writes before it have completed. */
 #include "devices/virtio_blk.h"
 
 #include <endian.h>
@@ -30,6 +33,9 @@
 #define SEG_SIZE ((uint32_t)sizeof(struct virtio_blk_discard_write_zeroes))
 #define BLK_S_PENDING 0xff /* parsed: the backend's result decides the status */
 #define NS_PER_SEC 1000000000ULL
+#define MERGE_MAX_IOVS 1024	     /* IOV_MAX: one preadv/pwritev */
+#define MERGE_MAX_BYTES (4u << 20) /* per merged operation */
+#define MERGE_SLOTS 16		     /* merged operations in flight at once */
 
 _Static_assert(sizeof(struct virtio_blk_req_hdr) == 16, "5.2.6: request header");
 _Static_assert(sizeof(struct virtio_blk_discard_write_zeroes) == 16, "5.2.6: segment");
@@ -43,6 +49,20 @@ struct blk_req {
 	uint32_t type;
 	uint32_t used_len;
 	uint16_t head;
+	/* Merged requests: the first one's io carries them all, in merge->iov. */
+	struct blk_merge *merge;	 /* the first one's: its buffers; else NULL */
+	struct blk_req *next_merged; /* the request after this one, in sector order */
+};
+
+struct blk_merge {
+	struct iovec iov[MERGE_MAX_IOVS];
+};
+
+/* Reads or writes taken in this pass, adjacent, not yet submitted. */
+struct blk_batch {
+	struct blk_req *first, *last;
+	uint64_t end;	/* sector after the last one */
+	uint64_t bytes;
 };
 
 struct virtio_blk {
@@ -58,7 +78,12 @@ struct virtio_blk {
 	struct iovec *iovs;
 	uint16_t free_slots[VIRTIO_BLK_QUEUE_SIZE];
 	unsigned nfree;
-	struct blk_req *parked; /* parsed, waiting for the rate limiter */
+	struct blk_req *parked; /* parsed, waiting for the rate limiter or earlier writes */
+	struct blk_batch batch;
+	struct blk_merge *merges; /* MERGE_SLOTS */
+	struct blk_merge *merge_free[MERGE_SLOTS];
+	unsigned nmerge_free;
+	unsigned writes_inflight; /* writes, discards and write-zeroes a FLUSH waits for */
 	struct rate_limiter rl;
 	bool limited;  /* false: never ask rl */
 	int timer_fd;  /* one-shot rate-limiter timer (kept for a limiter set later) */
@@ -311,15 +336,50 @@ static void blk_report_error(struct virtio_blk *blk, const struct blk_req *req, 
 		  (unsigned long long)n);
 }
 
+static void blk_finish(struct virtio_blk *blk, struct blk_req *req, int err)
+{
+	if (err)
+		blk_report_error(blk, req, err);
+	else
+		blk_count(blk, req);
+	blk_complete(blk, req, err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+}
+
+/* Writes change the image: a FLUSH waits until those before it have completed. */
+static bool blk_op_writes(enum block_op op)
+{
+	return op == BLOCK_OP_WRITE || op == BLOCK_OP_DISCARD || op == BLOCK_OP_WRITE_ZEROES;
+}
+
+/* A merged operation finished: each request is answered on its own. After an error
+ * the requests wholly transferred before it (io->offset moved past them) succeeded
+ * and the rest fail; with write-through the failure may be the fdatasync that
+ * covers them all, so all fail. */
+static void blk_merged_done(struct virtio_blk *blk, struct blk_req *first,
+			    const struct block_io *io)
+{
+	uint64_t done = io->offset - (first->sector << SECTOR_SHIFT), pos = 0;
+	if (io->result && io->sync)
+		done = 0;
+	blk->merge_free[blk->nmerge_free++] = first->merge;
+	first->merge = NULL;
+	for (struct blk_req *req = first, *next; req; req = next) {
+		next = req->next_merged; /* req goes back to the free slots */
+		pos += req->bytes;
+		blk_finish(blk, req, io->result && pos > done ? io->result : 0);
+	}
+}
+
 static void blk_io_done(void *opaque, struct block_io *io)
 {
 	struct virtio_blk *blk = opaque;
 	struct blk_req *req = io->opaque;
-	if (io->result)
-		blk_report_error(blk, req, io->result);
+	if (blk_op_writes(io->op))
+		blk->writes_inflight--;
+	if (req->merge)
+		blk_merged_done(blk, req, io);
 	else
-		blk_count(blk, req);
-	blk_complete(blk, req, io->result ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+		blk_finish(blk, req, io->result);
 }
 
 static void blk_notify(struct virtio_blk *blk)
@@ -367,6 +427,17 @@ static bool blk_admit(struct virtio_blk *blk, struct blk_req *req)
 	return false;
 }
 
+/* 5.2.6: a FLUSH covers the writes completed before it, so it waits while earlier
+ * writes are in flight (their completions read the queue again); then the limiter. */
+static bool blk_ready(struct virtio_blk *blk, struct blk_req *req)
+{
+	const struct blk_req *batch = blk->batch.first;
+	if (req->io.op == BLOCK_OP_FLUSH &&
+	    (blk->writes_inflight || (batch && blk_op_writes(batch->io.op))))
+		return false;
+	return blk_admit(blk, req);
+}
+
 static bool blk_has_work(const struct blk_req *req)
 {
 	if (req->io.op == BLOCK_OP_READ || req->io.op == BLOCK_OP_WRITE)
@@ -382,11 +453,71 @@ static void blk_submit(struct virtio_blk *blk, struct blk_req *req)
 		return;
 	}
 	req->io.opaque = req;
+	if (blk_op_writes(req->io.op))
+		blk->writes_inflight++;
 	int err = block_backend_submit(blk->bb, &req->io);
 	if (err) {
-		blk_report_error(blk, req, err);
-		blk_complete(blk, req, VIRTIO_BLK_S_IOERR);
+		req->io.result = err; /* every request merged into it fails */
+		blk_io_done(blk, &req->io);
 	}
+}
+
+/* ---- Merging adjacent requests ---- */
+
+/* May req join the batch: same operation, starting where the batch ends, within
+ * one system call's iovecs and the byte cap, and a merge slot to hold the buffers. */
+static bool blk_can_merge(const struct virtio_blk *blk, const struct blk_req *req)
+{
+	const struct blk_batch *b = &blk->batch;
+	const struct blk_req *first = b->first;
+	return first && req->io.op == first->io.op && req->io.sync == first->io.sync &&
+	       req->sector == b->end && req->io.iovcnt > 0 &&
+	       first->io.iovcnt + req->io.iovcnt <= MERGE_MAX_IOVS &&
+	       b->bytes + req->bytes <= MERGE_MAX_BYTES && (first->merge || blk->nmerge_free);
+}
+
+/* Appends req's buffers to the batch's operation (the first request's io). */
+static void blk_batch_add(struct virtio_blk *blk, struct blk_req *req)
+{
+	struct blk_batch *b = &blk->batch;
+	struct block_io *io = &b->first->io;
+	if (!b->first->merge) {
+		b->first->merge = blk->merge_free[--blk->nmerge_free];
+		memcpy(b->first->merge->iov, io->iov, (size_t)io->iovcnt * sizeof(*io->iov));
+		io->iov = b->first->merge->iov;
+	}
+	memcpy(io->iov + io->iovcnt, req->io.iov, (size_t)req->io.iovcnt * sizeof(*io->iov));
+	io->iovcnt += req->io.iovcnt;
+	b->last->next_merged = req;
+	b->last = req;
+	b->end += req->bytes >> SECTOR_SHIFT;
+	b->bytes += req->bytes;
+}
+
+/* Submits the batch, if any: one operation however many requests it holds. */
+static void blk_batch_flush(struct virtio_blk *blk)
+{
+	struct blk_req *first = blk->batch.first;
+	blk->batch = (struct blk_batch){ 0 };
+	if (first)
+		blk_submit(blk, first);
+}
+
+/* An admitted request: it joins the batch, starts a new one (reads and writes), or
+ * goes to the backend after the batch, which keeps the order of submission. */
+static void blk_enqueue(struct virtio_blk *blk, struct blk_req *req)
+{
+	if (blk_can_merge(blk, req)) {
+		blk_batch_add(blk, req);
+		return;
+	}
+	blk_batch_flush(blk);
+	bool data = req->io.op == BLOCK_OP_READ || req->io.op == BLOCK_OP_WRITE;
+	if (data && req->io.iovcnt > 0)
+		blk->batch = (struct blk_batch){ .first = req, .last = req, .bytes = req->bytes,
+						 .end = req->sector + (req->bytes >> SECTOR_SHIFT) };
+	else
+		blk_submit(blk, req);
 }
 
 /* 5.2.6.1: the status byte is the last byte of the last device-writable buffer; a
@@ -408,27 +539,31 @@ static void blk_take_chain(struct virtio_blk *blk, const struct virtq_chain *c)
 	req->status = last->hva + last->len - 1;
 	req->used_len = c->write_len;
 	req->bytes = 0;
+	req->merge = NULL;
+	req->next_merged = NULL;
 	uint8_t status = blk_parse(blk, c, req);
 	if (status != BLK_S_PENDING) {
 		if (status != VIRTIO_BLK_S_OK)
 			blk->stats.bad_requests++;
 		blk_complete(blk, req, status);
-	} else if (blk_admit(blk, req)) {
-		blk_submit(blk, req);
+	} else if (blk_ready(blk, req)) {
+		blk_enqueue(blk, req);
 	} else {
+		blk_batch_flush(blk); /* a parked request never merges */
 		blk->parked = req;
 	}
 }
 
 /* True when the queue may be read: nothing parked (or the parked request has just
- * been let through) and a free slot for the next chain. */
+ * been let through, alone) and a free slot for the next chain. */
 static bool blk_can_take(struct virtio_blk *blk)
 {
 	if (blk->parked) {
-		if (!blk_admit(blk, blk->parked))
+		if (!blk_ready(blk, blk->parked))
 			return false;
 		struct blk_req *req = blk->parked;
 		blk->parked = NULL;
+		blk_batch_flush(blk);
 		blk_submit(blk, req);
 	}
 	return blk->nfree > 0;
@@ -458,6 +593,7 @@ static void blk_process_queue(struct virtio_blk *blk)
 		}
 		blk_take_chain(blk, &blk->chain);
 	}
+	blk_batch_flush(blk);
 	block_backend_kick(blk->bb);
 	blk_notify(blk);
 }
@@ -635,8 +771,12 @@ static uint64_t blk_sectors(const struct virtio_blk *blk, const struct block_bac
 static int blk_init_slots(struct virtio_blk *blk)
 {
 	blk->iovs = calloc((size_t)VIRTIO_BLK_QUEUE_SIZE * VIRTIO_BLK_SEG_MAX, sizeof(struct iovec));
-	if (!blk->iovs)
+	blk->merges = calloc(MERGE_SLOTS, sizeof(*blk->merges));
+	if (!blk->iovs || !blk->merges)
 		return -ENOMEM;
+	for (unsigned i = 0; i < MERGE_SLOTS; i++)
+		blk->merge_free[i] = &blk->merges[i];
+	blk->nmerge_free = MERGE_SLOTS;
 	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++) {
 		blk->reqs[i].iov = blk->iovs + (size_t)i * VIRTIO_BLK_SEG_MAX;
 		blk->free_slots[i] = (uint16_t)(VIRTIO_BLK_QUEUE_SIZE - 1 - i);
@@ -706,6 +846,7 @@ void virtio_blk_backend_free(struct virtio_blk *blk)
 	if (blk->timer_fd >= 0)
 		close(blk->timer_fd);
 	free(blk->iovs);
+	free(blk->merges);
 	free(blk->drive_id);
 	free(blk->path);
 	free(blk);
@@ -794,6 +935,8 @@ static struct block_backend *blk_swap_image(struct virtio_blk *blk, struct virti
 	struct block_backend *old = blk->bb;
 	block_backend_drain(old, blk_io_done, blk);
 	blk_notify(blk);
+	if (blk->parked)
+		blk_arm_timer(blk, 0); /* a FLUSH waiting for those writes goes now */
 	blk->bb = bb;
 	free(blk->path);
 	blk->path = path;

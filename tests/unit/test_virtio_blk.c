@@ -4,9 +4,12 @@
  * edges, too many segments, huge buffers) fail alone with the right status; read-only
  * drives refuse writes; discard and write-zeroes free blocks or zero them; host
  * errors (injected, and a real EFBIG from RLIMIT_FSIZE) become IOERR while the device
- * keeps working; the rate limiter parks requests and a timer resumes them; the
- * image lock keeps a second writer out; after boot the image and the limiter can be
- * replaced (virtio_blk_update) and a refused image changes nothing. */
+ * keeps working; reads or writes of adjacent sectors in one notification go to the
+ * backend as one operation and are answered one by one, right even when that
+ * operation fails or comes back short; the rate limiter parks requests and a timer
+ * resumes them; the image lock keeps a second writer out; after boot the image and
+ * the limiter can be replaced (virtio_blk_update) and a refused image changes
+ * nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1028,6 +1031,218 @@ static void update_refuses_other_devices(void **state)
 	assert_int_equal(virtio_blk_update(NULL, NULL, NULL), -EINVAL);
 }
 
+/* ---- Merging adjacent requests ---- */
+
+/* A request offered without a kick: data in nbufs equal buffers. */
+struct pending {
+	uint16_t head;
+	uint8_t *st, *data;
+	uint32_t len, used_len;
+};
+
+static void offer(struct fixture *f, uint32_t type, uint64_t sector, uint32_t len, int nbufs,
+		  struct pending *p)
+{
+	struct vtd_buf b[8] = { { header(f, type, sector), 16, false } };
+	bool in = type == VIRTIO_BLK_T_IN;
+	p->len = len;
+	p->used_len = UINT32_MAX;
+	uint64_t gpa = len ? vtd_alloc(&f->t, len, (void **)&p->data) : 0;
+	int n = 1;
+	for (int i = 0; i < nbufs && len; i++, n++)
+		b[n] = (struct vtd_buf){ gpa + (uint64_t)i * (len / nbufs), len / nbufs, in };
+	if (len && !in)
+		fill(p->data, len, (unsigned)sector);
+	b[n++] = (struct vtd_buf){ status_buf(f, &p->st), 1, true };
+	p->head = vtd_add_chain(&f->t, 0, b, n);
+}
+
+/* Kicks once and waits for all n; order[k] (when given): the index answered k-th. */
+static void kick_and_wait(struct fixture *f, struct pending *p, int n, int *order)
+{
+	vtd_kick(&f->t, 0);
+	int done = 0;
+	uint32_t id, len;
+	while (done < n && vtd_wait_used(&f->t, 0, 5000))
+		while (vtd_get_used(&f->t, 0, &id, &len)) {
+			int i = 0;
+			while (i < n && p[i].head != id)
+				i++;
+			assert_true(i < n);
+			p[i].used_len = len;
+			if (order)
+				order[done] = i;
+			done++;
+		}
+	assert_int_equal(done, n);
+}
+
+static uint64_t submitted(struct fixture *f)
+{
+	return block_backend_submitted(virtio_blk_block_backend(f->blk));
+}
+
+/* Reads and writes for adjacent sectors in one notification are one operation each,
+ * and every request gets its own data, status and used length. */
+static void adjacent_requests_are_merged(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	static uint8_t image[64 * 512];
+	fill(image, sizeof(image), 7);
+	assert_int_equal(pwrite(f->fd, image, sizeof(image), 0), sizeof(image));
+	static const uint64_t sector[4] = { 0, 8, 24, 48 }, count[4] = { 8, 16, 24, 16 };
+	struct pending p[4];
+	for (int i = 0; i < 4; i++)
+		offer(f, VIRTIO_BLK_T_IN, sector[i], (uint32_t)count[i] * 512, i + 1, &p[i]);
+	uint64_t before = submitted(f);
+	kick_and_wait(f, p, 4, NULL);
+	assert_int_equal(submitted(f) - before, 1);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(*p[i].st, VIRTIO_BLK_S_OK);
+		assert_int_equal(p[i].used_len, p[i].len + 1);
+		assert_memory_equal(p[i].data, image + sector[i] * 512, p[i].len);
+	}
+	for (int i = 0; i < 3; i++)
+		offer(f, VIRTIO_BLK_T_OUT, 100 + (uint64_t)i * 8, 4096, 2, &p[i]);
+	before = submitted(f);
+	kick_and_wait(f, p, 3, NULL);
+	assert_int_equal(submitted(f) - before, 1);
+	uint8_t back[4096];
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(*p[i].st, VIRTIO_BLK_S_OK);
+		assert_int_equal(p[i].used_len, 1);
+		assert_int_equal(pread(f->fd, back, 4096, (100 + i * 8) * 512), 4096);
+		assert_memory_equal(back, p[i].data, 4096);
+	}
+	struct virtio_blk_stats st;
+	virtio_blk_get_stats(&f->t.dev, &st);
+	assert_int_equal(st.read_ops, 4);
+	assert_int_equal(st.read_bytes, 64 * 512);
+	assert_int_equal(st.write_ops, 3);
+	assert_int_equal(st.write_bytes, 3 * 4096);
+	fixture_free(f);
+}
+
+/* Gaps, overlaps, a request that ends where the batch starts and other types keep
+ * requests apart; writes never merge across a FLUSH, which is answered only after
+ * the write before it. */
+static void only_adjacent_requests_of_one_kind_merge(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	struct pending p[6];
+	offer(f, VIRTIO_BLK_T_IN, 0, 4096, 1, &p[0]);
+	offer(f, VIRTIO_BLK_T_IN, 16, 4096, 1, &p[1]);	/* a gap */
+	offer(f, VIRTIO_BLK_T_IN, 8, 4096, 1, &p[2]);	/* ends where p[1] starts */
+	offer(f, VIRTIO_BLK_T_IN, 12, 4096, 1, &p[3]);	/* overlaps p[2] */
+	offer(f, VIRTIO_BLK_T_OUT, 20, 4096, 1, &p[4]); /* adjacent, but a write */
+	offer(f, VIRTIO_BLK_T_IN, 28, 4096, 1, &p[5]);	/* adjacent to the write */
+	uint64_t before = submitted(f);
+	kick_and_wait(f, p, 6, NULL);
+	assert_int_equal(submitted(f) - before, 6);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(*p[i].st, VIRTIO_BLK_S_OK);
+	offer(f, VIRTIO_BLK_T_OUT, 200, 4096, 1, &p[0]);
+	offer(f, VIRTIO_BLK_T_FLUSH, 0, 0, 0, &p[1]);
+	offer(f, VIRTIO_BLK_T_OUT, 208, 4096, 1, &p[2]);
+	offer(f, VIRTIO_BLK_T_OUT, 216, 4096, 1, &p[3]);
+	int order[4];
+	before = submitted(f);
+	kick_and_wait(f, p, 4, order);
+	assert_int_equal(submitted(f) - before, 3); /* write, flush, the two after merged */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(*p[i].st, VIRTIO_BLK_S_OK);
+	int write_at = 0, flush_at = 0;
+	for (int k = 0; k < 4; k++) {
+		write_at = order[k] == 0 ? k : write_at;
+		flush_at = order[k] == 1 ? k : flush_at;
+	}
+	assert_true(write_at < flush_at);
+	fixture_free(f);
+}
+
+/* A failed merged operation fails every request in it, each counted; the device
+ * goes on working and merging. */
+static void a_failed_merged_read_fails_every_request(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	struct block_backend *bb = virtio_blk_block_backend(f->blk);
+	struct pending p[3];
+	block_backend_inject_error(bb, BLOCK_OP_READ, EIO);
+	for (int i = 0; i < 3; i++)
+		offer(f, VIRTIO_BLK_T_IN, (uint64_t)i * 8, 4096, 1, &p[i]);
+	uint64_t before = submitted(f);
+	kick_and_wait(f, p, 3, NULL);
+	assert_int_equal(submitted(f) - before, 1);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(*p[i].st, VIRTIO_BLK_S_IOERR);
+		assert_int_equal(p[i].used_len, 4096 + 1);
+	}
+	struct virtio_blk_stats st;
+	virtio_blk_get_stats(&f->t.dev, &st);
+	assert_int_equal(st.io_errors, 3);
+	assert_int_equal(st.read_ops, 0);
+	block_backend_inject_error(bb, BLOCK_OP_READ, 0);
+	for (int i = 0; i < 3; i++)
+		offer(f, VIRTIO_BLK_T_IN, (uint64_t)i * 8, 4096, 1, &p[i]);
+	kick_and_wait(f, p, 3, NULL);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(*p[i].st, VIRTIO_BLK_S_OK);
+	fixture_free(f);
+}
+
+/* The image shrank under a merged read: it comes back short, then at the end of the
+ * file. The request read whole is answered OK with its data; the one cut in the
+ * middle and the one past the end fail. */
+static void a_short_merged_read_completes_what_it_read(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	static uint8_t image[24 * 512];
+	fill(image, sizeof(image), 3);
+	uint64_t start = SECTORS - 24;
+	assert_int_equal(pwrite(f->fd, image, sizeof(image), (off_t)start * 512), sizeof(image));
+	assert_int_equal(ftruncate(f->fd, (off_t)(start + 12) * 512), 0);
+	struct pending p[3];
+	for (int i = 0; i < 3; i++)
+		offer(f, VIRTIO_BLK_T_IN, start + (uint64_t)i * 8, 4096, 2, &p[i]);
+	uint64_t before = submitted(f);
+	kick_and_wait(f, p, 3, NULL);
+	assert_int_equal(submitted(f) - before, 1);
+	assert_int_equal(*p[0].st, VIRTIO_BLK_S_OK);
+	assert_memory_equal(p[0].data, image, 4096);
+	assert_int_equal(*p[1].st, VIRTIO_BLK_S_IOERR);
+	assert_int_equal(*p[2].st, VIRTIO_BLK_S_IOERR);
+	struct virtio_blk_stats st;
+	virtio_blk_get_stats(&f->t.dev, &st);
+	assert_int_equal(st.read_ops, 1);
+	assert_int_equal(st.io_errors, 2);
+	fixture_free(f);
+}
+
+
+/* 2 ops per 100 ms: the first two adjacent reads go together; each one the limiter
+ * held back goes alone when its token comes, and every read gets its own data. */
+static void requests_held_by_the_rate_limiter_go_alone(void **state)
+{
+	struct drive_opts o = { .engine = *(enum block_engine *)*state,
+				.rl = { .ops = { .size = 2, .refill_time_ms = 100 } } };
+	struct fixture *f = fixture_new(&o);
+	static uint8_t image[48 * 512];
+	fill(image, sizeof(image), 9);
+	assert_int_equal(pwrite(f->fd, image, sizeof(image), 0), sizeof(image));
+	enum { N = 6 };
+	struct pending p[N];
+	for (int i = 0; i < N; i++)
+		offer(f, VIRTIO_BLK_T_IN, (uint64_t)i * 8, 4096, 1, &p[i]);
+	uint64_t before = submitted(f);
+	kick_and_wait(f, p, N, NULL);
+	assert_true(submitted(f) - before >= N - 2);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(*p[i].st, VIRTIO_BLK_S_OK);
+		assert_memory_equal(p[i].data, image + i * 4096, 4096);
+	}
+	fixture_free(f);
+}
+
 /* ---- The fallback engine ---- */
 
 static void count_done(void *opaque, struct block_io *io)
@@ -1097,6 +1312,11 @@ int main(void)
 		BOTH(written_data_is_in_the_image_and_reads_back),
 		BOTH(requests_split_across_many_buffers_work),
 		BOTH(many_requests_in_flight_all_complete),
+		BOTH(adjacent_requests_are_merged),
+		BOTH(only_adjacent_requests_of_one_kind_merge),
+		BOTH(a_failed_merged_read_fails_every_request),
+		BOTH(a_short_merged_read_completes_what_it_read),
+		BOTH(requests_held_by_the_rate_limiter_go_alone),
 		BOTH(get_id_returns_the_drive_id_nul_padded),
 		BOTH(short_header_is_an_io_error),
 		BOTH(chain_without_status_byte_needs_reset),
