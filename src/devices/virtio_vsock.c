@@ -47,18 +47,17 @@ void vsock_used(struct vsock *vs, uint32_t q)
 	vs->used_pending |= 1u << q;
 }
 
-/* Completions are pushed as they happen but signalled once per queue per pass:
- * virtio_notify_used asks virtq_should_notify, so with EVENT_IDX the guest is only
- * interrupted when it asked to be (2.7.10). */
+/* Completions are pushed as they happen but signalled once per pass: one
+ * used-buffer interrupt for all queues, raised only when one of them asked for it
+ * (EVENT_IDX, 2.7.10). */
 void vsock_pass_end(struct vsock *vs)
 {
 	if (--vs->pass_depth)
 		return;
 	uint32_t pending = vs->used_pending;
 	vs->used_pending = 0;
-	for (uint32_t q = 0; q < VSOCK_NUM_QUEUES && vs->dev; q++)
-		if (pending & (1u << q))
-			virtio_notify_used(vs->dev, q);
+	if (pending && vs->dev)
+		virtio_notify_used_queues(vs->dev, pending);
 }
 
 void vsock_timer_update(struct vsock *vs)

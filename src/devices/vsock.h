@@ -249,7 +249,8 @@ void vsock_timer_update(struct vsock *vs);
 void vsock_schedule(struct vsock *vs);
 /* One pass of the device (an event-loop callback, nestable): completions are only
  * recorded (vsock_used) while it runs, and vsock_pass_end raises at most one
- * used-buffer interrupt per queue, through EVENT_IDX suppression (virtio 1.2, 2.7.10). */
+ * used-buffer interrupt for all queues, through EVENT_IDX suppression (virtio 1.2,
+ * 2.7.10). */
 void vsock_pass_begin(struct vsock *vs);
 void vsock_pass_end(struct vsock *vs);
 void vsock_used(struct vsock *vs, uint32_t q);

@@ -364,6 +364,16 @@ void virtio_notify_used(struct virtio_device *dev, uint32_t q)
 		raise_interrupt(dev, INTERRUPT_USED_BUFFER);
 }
 
+void virtio_notify_used_queues(struct virtio_device *dev, uint32_t mask)
+{
+	bool raise = false;
+	for (uint32_t q = 0; q < dev->ops->num_queues && q < 32; q++)
+		if ((mask & (1u << q)) && virtq_should_notify(&dev->queues[q]))
+			raise = true; /* every queue asked: each records what it signalled */
+	if (raise)
+		raise_interrupt(dev, INTERRUPT_USED_BUFFER);
+}
+
 void virtio_notify_config(struct virtio_device *dev)
 {
 	dev->config_generation++;

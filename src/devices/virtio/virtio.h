@@ -113,6 +113,10 @@ void virtio_mmio_destroy(struct virtio_device *dev);
 
 /* Raises the used-buffer interrupt when virtq_should_notify() says the driver wants it. */
 void virtio_notify_used(struct virtio_device *dev, uint32_t q);
+/* The same for the queues in mask (bit q for queue q) at once: virtio-mmio has one
+ * interrupt per device and its handler looks at every queue (virtio 1.2, 4.2.3.4), so
+ * at most one interrupt is raised however many queues want one. */
+void virtio_notify_used_queues(struct virtio_device *dev, uint32_t mask);
 /* Raises the configuration-change interrupt (after the device changed its config). */
 void virtio_notify_config(struct virtio_device *dev);
 /* The driver broke the rules: set DEVICE_NEEDS_RESET and tell it (virtio 1.2, 2.1.2). */
