@@ -384,6 +384,8 @@ static int uring_init(struct block_backend *bb)
 	io_uring_free_probe(probe);
 	if (!ok)
 		return -EOPNOTSUPP;
+	/* Every completion signals (not IORING_REGISTER_EVENTFD_ASYNC: completions run as
+	 * task work in this thread would then signal nothing and be found by no one). */
 	return io_uring_register_eventfd(&bb->ring, bb->efd);
 }
 
@@ -443,21 +445,24 @@ static unsigned uring_reap(struct block_backend *bb, block_done_fn fn, void *opa
 {
 	struct io_uring_cqe *cqe;
 	unsigned n = 0;
-	while (io_uring_peek_cqe(&bb->ring, &cqe) == 0) {
-		struct block_io *io = io_uring_cqe_get_data(cqe);
-		int res = cqe->res;
-		io_uring_cqe_seen(&bb->ring, cqe);
-		if (!step(io, io->fault ? io->fault : res)) {
-			if (uring_submit(bb, io) == 0)
-				continue; /* more system calls for this one */
-			io->result = -EIO;
+	do {
+		while (io_uring_peek_cqe(&bb->ring, &cqe) == 0) {
+			struct block_io *io = io_uring_cqe_get_data(cqe);
+			int res = cqe->res;
+			io_uring_cqe_seen(&bb->ring, cqe);
+			if (!step(io, io->fault ? io->fault : res)) {
+				if (uring_submit(bb, io) == 0)
+					continue; /* more system calls for this one */
+				io->result = -EIO;
+			}
+			bb->inflight--;
+			n++;
+			if (fn)
+				fn(opaque, io);
 		}
-		bb->inflight--;
-		n++;
-		if (fn)
-			fn(opaque, io);
-	}
-	uring_kick(bb);
+		uring_kick(bb);
+		/* What that submit completed inline is answered now, not a wakeup later. */
+	} while (io_uring_cq_ready(&bb->ring));
 	return n;
 }
 
@@ -697,6 +702,7 @@ unsigned block_backend_reap(struct block_backend *bb, block_done_fn fn, void *op
 void block_backend_drain(struct block_backend *bb, block_done_fn fn, void *opaque)
 {
 	block_backend_kick(bb);
+	block_backend_reap(bb, fn, opaque); /* what finished inside the submit */
 	while (bb->inflight) {
 		struct pollfd p = { .fd = bb->efd, .events = POLLIN };
 		if (poll(&p, 1, 1000) < 0 && errno != EINTR)

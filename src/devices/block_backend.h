@@ -99,7 +99,9 @@ uint64_t block_backend_submitted(const struct block_backend *bb);
  * -EBUSY with depth operations in flight, -EINVAL for an operation with nothing to do
  * (no buffers, no ranges) or a write to a read-only image. */
 int block_backend_submit(struct block_backend *bb, struct block_io *io);
-/* Starts everything queued (one system call for a batch under io_uring). */
+/* Starts everything queued (one system call for a batch under io_uring). Operations
+ * may finish inside it (reads the page cache serves): a block_backend_reap right
+ * after answers them without waiting for the completion eventfd's wakeup. */
 void block_backend_kick(struct block_backend *bb);
 /* Calls fn for each finished operation; returns how many. */
 unsigned block_backend_reap(struct block_backend *bb, block_done_fn fn, void *opaque);

@@ -569,9 +569,15 @@ static bool blk_can_take(struct virtio_blk *blk)
 	return blk->nfree > 0;
 }
 
-/* Takes chains until the queue is empty, a slot or the limiter runs out, starts
- * the I/O as one batch and signals what completed. dev->lock held. */
-static void blk_process_queue(struct virtio_blk *blk)
+static bool blk_running(const struct virtio_blk *blk)
+{
+	const struct virtio_device *dev = blk->dev;
+	return (dev->status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->queues[0].ready;
+}
+
+/* Takes chains until the queue is empty or a slot or the limiter runs out. */
+static void blk_take_available(struct virtio_blk *blk)
 {
 	struct virtq *vq = &blk->dev->queues[0];
 	while (blk_can_take(blk)) {
@@ -593,19 +599,35 @@ static void blk_process_queue(struct virtio_blk *blk)
 		}
 		blk_take_chain(blk, &blk->chain);
 	}
-	blk_batch_flush(blk);
-	block_backend_kick(blk->bb);
+}
+
+/* Rounds of take-submit-reap per wakeup before yielding to the rest of the loop. */
+#define BLK_ROUNDS_PER_WAKEUP 64
+
+/* Takes what the driver offers, starts it as one batch, and answers what finished
+ * inside the submit (reads the page cache served) at once rather than a wakeup
+ * later; each round that finished something frees slots (or a held FLUSH) and goes
+ * round again. dev->lock held. */
+static void blk_process_queue(struct virtio_blk *blk)
+{
+	int rounds = 0;
+	unsigned finished;
+	do {
+		blk_take_available(blk);
+		blk_batch_flush(blk);
+		block_backend_kick(blk->bb);
+		finished = block_backend_reap(blk->bb, blk_io_done, blk);
+	} while (finished && blk_running(blk) && ++rounds < BLK_ROUNDS_PER_WAKEUP);
+	if (finished && rounds == BLK_ROUNDS_PER_WAKEUP) {
+		uint64_t one = 1; /* more may be waiting: come back through the loop */
+		if (write(blk->dev->notify_fds[0], &one, sizeof(one)) < 0)
+			log_debug("drive %s: requeue: %m", blk->drive_id);
+	}
 	blk_notify(blk);
 }
 
 /* ---- Event loop callbacks ---- */
 
-static bool blk_running(const struct virtio_blk *blk)
-{
-	const struct virtio_device *dev = blk->dev;
-	return (dev->status & VIRTIO_STATUS_DRIVER_OK) &&
-	       !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->queues[0].ready;
-}
 
 /* I/O finished: answer it, then read the queue again (slots are free). */
 static void blk_on_completion(void *opaque, uint32_t events)
