@@ -81,7 +81,10 @@ unit: $(UNIT_BINS)
 	@ARGON_DEBIAN_KERNEL=$$(scripts/fetch-debian-kernel.sh) scripts/run-unit-tests.sh $(UNIT_BINS)
 
 e2e: all asan
-	$(PYTHON) -m pytest -q tests/e2e
+	@# pytest keeps its last runs' temporary directories; this run's go when it ends.
+	@base=$$(mktemp -d /tmp/argon-e2e.XXXXXX) && \
+	$(PYTHON) -m pytest -q -p no:cacheprovider --basetemp=$$base/t tests/e2e; \
+	rc=$$?; rm -rf $$base; exit $$rc
 
 test: deps
 	@$(MAKE) --no-print-directory all asan
