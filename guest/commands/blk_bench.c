@@ -1,10 +1,12 @@
-/* blk-bench [DISK] [MS]: 4 KiB random reads and writes at queue depth 1 and
- * 32, then 1 MiB sequential reads and writes (4 in flight), MS ms each
- * (default 1000). Writes go over the disk's contents. */
+/* blk-bench [DISK] [MS] [PHASE]: 4 KiB random reads and writes at queue depth 1
+ * and 32, then 1 MiB sequential reads and writes (4 in flight), MS ms each
+ * (default 1000); PHASE (a figure's name) runs that phase alone. Writes go over
+ * the disk's contents. */
 #include "commands/blk_job.h"
 #include "commands/commands.h"
 #include "power.h"
 #include "printf.h"
+#include "string.h"
 #include "timer.h"
 
 #define SMALL 4096u
@@ -51,7 +53,12 @@ static int blk_bench(int argc, char **argv)
 	uint64_t disk, ms, reqs = 0, kicks = 0, irqs0;
 	struct blk_dev *b;
 
-	if (argc > 3 || arg_u64(argc, argv, 1, 0, 0, 7, &disk) ||
+	const char *only = argc > 3 ? argv[3] : NULL;
+	bool known = !only;
+
+	for (unsigned i = 0; only && i < sizeof(phases) / sizeof(phases[0]); i++)
+		known = known || strcmp(only, phases[i].name) == 0;
+	if (argc > 4 || !known || arg_u64(argc, argv, 1, 0, 0, 7, &disk) ||
 	    arg_u64(argc, argv, 2, 1000, 10, 600000, &ms))
 		return STATUS_USAGE;
 	if (!(b = blk_open((int)disk, "blk-bench")))
@@ -63,6 +70,8 @@ static int blk_bench(int argc, char **argv)
 	irqs0 = b->vdev->irqs;
 	printf("blk-bench:");
 	for (unsigned i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+		if (only && strcmp(only, phases[i].name) != 0)
+			continue;
 		int64_t v = run_phase(b, &phases[i], ms, &reqs, &kicks);
 
 		if (v < 0) {
@@ -76,6 +85,6 @@ static int blk_bench(int argc, char **argv)
 	return STATUS_OK;
 }
 
-const struct command cmd_blk_bench = { "blk-bench", "[DISK] [MS]",
+const struct command cmd_blk_bench = { "blk-bench", "[DISK] [MS] [PHASE]",
 				       "random 4 KiB and sequential 1 MiB I/O rates (writes!)",
 				       blk_bench };
