@@ -15,6 +15,7 @@
 #include "devices/virtio/virtio.h"
 #include "devices/virtio_balloon.h"
 #include "devices/virtio_blk.h"
+#include "devices/virtio_devices.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_rng.h"
 #include "vmm/timings.h"
@@ -30,6 +31,7 @@ enum family_id {
 	F_ACCESSES, F_NOTIFIES, F_INTERRUPTS,
 	F_BLOCK_BYTES, F_BLOCK_OPS, F_BLOCK_ERRORS,
 	F_NET_BYTES, F_NET_PACKETS, F_NET_DROPPED, F_NET_ERRORS,
+	F_VSOCK_BYTES, F_VSOCK_PACKETS, F_VSOCK_ERRORS, F_VSOCK_CONNECTIONS,
 	F_ENTROPY_BYTES, F_ENTROPY_REQUESTS, F_ENTROPY_ERRORS,
 	F_BALLOON_TARGET, F_BALLOON_ACTUAL,
 	F_THROTTLED,
@@ -106,6 +108,17 @@ static const struct family {
 	[F_NET_ERRORS] = FAMILY("argon_net_errors_total", "counter",
 			"Malformed chains and tap errors",
 			"iface", "direction", false),
+	[F_VSOCK_BYTES] = FAMILY("argon_vsock_bytes_total", "counter",
+			"Stream payload bytes, tx = guest to host", "direction", NULL, false),
+	[F_VSOCK_PACKETS] = FAMILY("argon_vsock_packets_total", "counter",
+			"vsock packets, tx = from the guest", "direction", NULL, false),
+	[F_VSOCK_ERRORS] = FAMILY("argon_vsock_errors_total", "counter",
+			"Guest packets dropped as malformed or misaddressed (dropped), resets "
+			"sent (rst), connections refused (refused), data beyond the credit "
+			"we gave (credit)",
+			"kind", NULL, false),
+	[F_VSOCK_CONNECTIONS] = FAMILY("argon_vsock_connections", "gauge",
+			"vsock streams open now", NULL, NULL, false),
 	[F_ENTROPY_BYTES] = FAMILY("argon_entropy_bytes_total", "counter",
 			"Random bytes given",
 			NULL, NULL, false),
@@ -330,6 +343,21 @@ static void collect_net(struct sample_set *set, struct virtio_device *dev, const
 	addf(set, F_THROTTLED, s.tx_throttled, "%s:tx", label);
 }
 
+static void collect_vsock(struct sample_set *set, struct virtio_device *dev)
+{
+	struct virtio_vsock_stats s;
+	virtio_vsock_get_stats(dev, &s);
+	add(set, F_VSOCK_BYTES, "tx", NULL, s.tx_bytes);
+	add(set, F_VSOCK_BYTES, "rx", NULL, s.rx_bytes);
+	add(set, F_VSOCK_PACKETS, "tx", NULL, s.tx_packets);
+	add(set, F_VSOCK_PACKETS, "rx", NULL, s.rx_packets);
+	add(set, F_VSOCK_ERRORS, "dropped", NULL, s.dropped);
+	add(set, F_VSOCK_ERRORS, "rst", NULL, s.rst_sent);
+	add(set, F_VSOCK_ERRORS, "refused", NULL, s.refused);
+	add(set, F_VSOCK_ERRORS, "credit", NULL, s.credit_violations);
+	add(set, F_VSOCK_CONNECTIONS, NULL, NULL, s.connections);
+}
+
 static void collect_entropy(struct sample_set *set, struct virtio_device *dev)
 {
 	struct virtio_rng_stats s;
@@ -365,6 +393,8 @@ static void collect_devices(struct sample_set *set, struct vmm *v)
 			collect_block(set, dev, label);
 		else if (id == VIRTIO_ID_NET && strncmp(label, "net:", 4) == 0)
 			collect_net(set, dev, label);
+		else if (id == VIRTIO_ID_VSOCK)
+			collect_vsock(set, dev);
 		else if (id == VIRTIO_ID_RNG)
 			collect_entropy(set, dev);
 		else if (id == VIRTIO_ID_BALLOON)

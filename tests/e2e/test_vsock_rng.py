@@ -4,6 +4,7 @@ import os
 import socket
 import threading
 
+from api_client import Api
 from conftest import GUEST, needs_kvm, run_guest
 
 pytestmark = needs_kvm
@@ -32,9 +33,18 @@ def recv_exactly(s, n):
     return data
 
 
+def metric(text, name, **labels):
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    key = f"{name}{{{want}}}" if want else name
+    values = [float(line.split()[-1]) for line in text.splitlines()
+              if line.startswith(key + " ")]
+    assert values, f"{key} missing from GET /metrics"
+    return values[0]
+
+
 def test_host_connects_to_a_guest_listener(tmp_path, console):
-    uds = str(tmp_path / "v.sock")
-    c = console(["--kernel", GUEST, "--vsock", f"cid=3,uds={uds}",
+    uds, api = str(tmp_path / "v.sock"), str(tmp_path / "api.sock")
+    c = console(["--kernel", GUEST, "--vsock", f"cid=3,uds={uds}", "--api-sock", api,
                  "--cmdline", 'console=ttyS0 argon.cmd="vsock-echo 1234 60 1"'])
     c.expect(b"vsock-echo: listening cid 3 port 1234")
     s = connect_to_guest(uds, 1234)
@@ -43,6 +53,14 @@ def test_host_connects_to_a_guest_listener(tmp_path, console):
     sender.start()
     assert recv_exactly(s, len(payload)) == payload
     sender.join()
+    # The device's counters: the echo went both ways through one open stream.
+    m = Api(api).get("/metrics")[1]
+    assert metric(m, "argon_vsock_bytes_total", direction="rx") >= len(payload)
+    assert metric(m, "argon_vsock_bytes_total", direction="tx") >= len(payload)
+    assert metric(m, "argon_vsock_packets_total", direction="tx") > 0
+    assert metric(m, "argon_vsock_connections") == 1
+    assert metric(m, "argon_vsock_errors_total", kind="dropped") == 0
+    assert metric(m, "argon_vsock_errors_total", kind="credit") == 0
     s.close()
     c.expect(b"vsock-echo: connections 1 bytes 200000")
     assert c.wait() == 0
