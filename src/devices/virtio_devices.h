@@ -18,16 +18,18 @@ int virtio_vsock_create(struct vm *vm, const struct vsock_config *cfg);
 int virtio_rng_create(struct vm *vm, const struct entropy_config *cfg);
 int virtio_balloon_create(struct vm *vm, const struct balloon_config *cfg);
 
-/* virtio-vsock's counters (tx: guest to host), for GET /metrics. */
-struct virtio_vsock_stats {
+/* virtio-vsock's counters (tx: from the guest), kept by the device and read for
+ * GET /metrics. */
+struct vsock_stats {
 	uint64_t tx_packets, rx_packets, tx_bytes, rx_bytes;
 	uint64_t dropped;	     /* malformed or misaddressed guest packets */
 	uint64_t rst_sent;	     /* RSTs sent to the guest */
 	uint64_t refused;	     /* connections refused (limits, no listener) */
 	uint64_t credit_violations; /* guest data beyond the credit we gave */
-	uint64_t connections;	     /* open now */
+	uint64_t host_sends, host_recvs; /* data syscalls on host sockets */
 };
-/* Any thread; takes dev->lock. */
-void virtio_vsock_get_stats(struct virtio_device *dev, struct virtio_vsock_stats *out);
+/* The counters and the number of streams open now. Any thread; takes dev->lock. */
+void virtio_vsock_get_stats(struct virtio_device *dev, struct vsock_stats *out,
+			    uint32_t *open_streams);
 
 #endif

@@ -134,17 +134,13 @@ void vsock_poll(struct vsock *vs)
 		pthread_mutex_unlock(lock);
 }
 
-void virtio_vsock_get_stats(struct virtio_device *dev, struct virtio_vsock_stats *out)
+void virtio_vsock_get_stats(struct virtio_device *dev, struct vsock_stats *out,
+			    uint32_t *open_streams)
 {
 	struct vsock *vs = dev->backend;
 	pthread_mutex_lock(&dev->lock);
-	const struct vsock_stats *s = &vs->stats;
-	*out = (struct virtio_vsock_stats){
-		.tx_packets = s->tx_packets, .rx_packets = s->rx_packets,
-		.tx_bytes = s->tx_bytes, .rx_bytes = s->rx_bytes, .dropped = s->dropped,
-		.rst_sent = s->rst_sent, .refused = s->refused,
-		.credit_violations = s->credit_violations, .connections = vs->nconns,
-	};
+	*out = vs->stats;
+	*open_streams = vs->nconns;
 	pthread_mutex_unlock(&dev->lock);
 }
 

@@ -30,6 +30,7 @@
 #include <sys/uio.h>
 
 #include "devices/virtio/virtio.h"
+#include "devices/virtio_devices.h" /* struct vsock_stats */
 
 struct vsock_config;
 
@@ -172,15 +173,6 @@ struct vsock_conn {
 	uint64_t deadline_ns; /* 0: none */
 	uint8_t cmd_len;
 	char cmd[VSOCK_CMD_MAX];
-};
-
-struct vsock_stats {
-	uint64_t tx_packets, rx_packets, tx_bytes, rx_bytes;
-	uint64_t dropped;     /* malformed or misaddressed guest packets */
-	uint64_t rst_sent;    /* RSTs sent to the guest */
-	uint64_t refused;     /* connections refused (limits, no listener) */
-	uint64_t credit_violations;
-	uint64_t host_sends, host_recvs; /* data syscalls on host sockets */
 };
 
 /* Guest RW packets of one stream gathered for one writev (vsock_tx.c). Their chains

@@ -345,8 +345,9 @@ static void collect_net(struct sample_set *set, struct virtio_device *dev, const
 
 static void collect_vsock(struct sample_set *set, struct virtio_device *dev)
 {
-	struct virtio_vsock_stats s;
-	virtio_vsock_get_stats(dev, &s);
+	struct vsock_stats s;
+	uint32_t open_streams;
+	virtio_vsock_get_stats(dev, &s, &open_streams);
 	add(set, F_VSOCK_BYTES, "tx", NULL, s.tx_bytes);
 	add(set, F_VSOCK_BYTES, "rx", NULL, s.rx_bytes);
 	add(set, F_VSOCK_PACKETS, "tx", NULL, s.tx_packets);
@@ -355,7 +356,7 @@ static void collect_vsock(struct sample_set *set, struct virtio_device *dev)
 	add(set, F_VSOCK_ERRORS, "rst", NULL, s.rst_sent);
 	add(set, F_VSOCK_ERRORS, "refused", NULL, s.refused);
 	add(set, F_VSOCK_ERRORS, "credit", NULL, s.credit_violations);
-	add(set, F_VSOCK_CONNECTIONS, NULL, NULL, s.connections);
+	add(set, F_VSOCK_CONNECTIONS, NULL, NULL, open_streams);
 }
 
 static void collect_entropy(struct sample_set *set, struct virtio_device *dev)
