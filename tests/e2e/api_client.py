@@ -140,6 +140,26 @@ def fault(body):
     return body["fault_message"]
 
 
+def read_console_until(stdout, buffer, marker, timeout, tail, on_close=lambda: ""):
+    """Reads the VMM's console pipe into buffer until marker (bytes) is in it;
+    returns the buffer. Fails with the last `tail` characters of the console when
+    the deadline passes, or when the console closes (plus what on_close() adds)."""
+    deadline = time.monotonic() + timeout
+    while marker not in buffer:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {marker!r} within {timeout}s; console:\n"
+                                 + buffer.decode(errors="replace")[-tail:])
+        ready, _, _ = select.select([stdout], [], [], left)
+        if ready:
+            chunk = os.read(stdout.fileno(), 65536)
+            if not chunk:
+                raise AssertionError(f"console closed before {marker!r}; console:\n"
+                                     + buffer.decode(errors="replace")[-tail:] + on_close())
+            buffer += chunk
+    return buffer
+
+
 class VmmProcess:
     """argon-vmm started with --api-sock, its console on pipes."""
 
@@ -169,19 +189,7 @@ class VmmProcess:
 
     def expect(self, marker, timeout=30):
         """Reads the console until marker (bytes) appears after what was read so far."""
-        deadline = time.monotonic() + timeout
-        while marker not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {marker!r} within {timeout}s; console:\n"
-                                     + self.buffer.decode(errors="replace")[-3000:])
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                chunk = os.read(self.proc.stdout.fileno(), 65536)
-                if not chunk:
-                    raise AssertionError(f"console closed before {marker!r}:\n"
-                                         + self.buffer.decode(errors="replace")[-3000:])
-                self.buffer += chunk
+        self.buffer = read_console_until(self.proc.stdout, self.buffer, marker, timeout, 3000)
         text = self.buffer.decode(errors="replace")
         self.buffer = self.buffer[self.buffer.index(marker) + len(marker):]
         return text

@@ -1,11 +1,11 @@
 """Shared fixtures for end-to-end tests: they start the real binaries and boot real
 guests on /dev/kvm. Every wait has a deadline; nothing sleeps and hopes."""
 import os
-import select
 import subprocess
-import time
 
 import pytest
+
+from api_client import read_console_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, "build")
@@ -76,20 +76,9 @@ class Console:
 
     def expect(self, marker, timeout=30):
         """Reads the console until marker (bytes) appears; returns everything so far."""
-        deadline = time.monotonic() + timeout
-        while marker not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {marker!r} within {timeout}s; console:\n"
-                                     + self.buffer.decode(errors="replace")[-4000:])
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                chunk = os.read(self.proc.stdout.fileno(), 65536)
-                if not chunk:
-                    raise AssertionError(f"console closed before {marker!r}; console:\n"
-                                         + self.buffer.decode(errors="replace")[-4000:]
-                                         + "\nstderr:\n" + self.proc.stderr.read().decode())
-                self.buffer += chunk
+        self.buffer = read_console_until(
+            self.proc.stdout, self.buffer, marker, timeout, 4000,
+            lambda: "\nstderr:\n" + self.proc.stderr.read().decode())
         return self.buffer.decode(errors="replace")
 
     def send(self, data):
