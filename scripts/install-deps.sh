@@ -16,6 +16,10 @@ declare -A why=(
 	[libcmocka-dev]="test: unit tests"
 	[python3-pytest]="test: end-to-end tests that boot real guests"
 	[acpica-tools]="test: iasl disassembles the DSDT argon generates"
+	[iproute2]="test: ip creates the network namespaces, taps and bridges of the network tests"
+	[iputils-ping]="test: the host pings a guest over a tap"
+	[curl]="test: Firecracker's getting-started curl recipes replayed against the API"
+	[valgrind]="test: the API's memory check under valgrind (nothing definitely lost)"
 	[qemu-system-x86]="bench: QEMU's microvm machine, the peer in every benchmark"
 	[fio]="bench: the host's own figure for the disk patterns the guest runs (the ceiling)"
 	[linux-perf]="bench: counts exits to the VMM (kvm:kvm_userspace_exit) for both VMMs"
@@ -24,7 +28,7 @@ declare -A why=(
 )
 declare -A group=(
 	[build]="build-essential libjansson-dev liburing-dev zlib1g-dev liblz4-dev libzstd-dev liblzma-dev libbz2-dev liblzo2-dev"
-	[test]="libcmocka-dev python3-pytest acpica-tools"
+	[test]="libcmocka-dev python3-pytest acpica-tools iproute2 iputils-ping curl valgrind"
 	[bench]="qemu-system-x86 fio linux-perf"
 	[fuzz]="clang libclang-rt-14-dev"
 )
