@@ -1,7 +1,13 @@
 """The virtualization overhead on computation: argon-guest's cpu-bench against the
 same code (same source, same flags) run on the host. Runs alternate and the best of
 each side is compared, so another process stealing the CPU cannot fake a result
-either way."""
+either way.
+
+Both sides are compared in TSC cycles per round, not nanoseconds: the guest turns
+cycles into time with the TSC frequency KVM reports, the host with its own clock
+source, and a host whose TSC calibration is off by a few percent (a busy machine at
+boot) would otherwise show that error as virtualization overhead. The TSC ticks at
+the same rate inside and outside the guest (argon-vmm does not scale it)."""
 import re
 import subprocess
 
@@ -18,11 +24,11 @@ MAX_TRIES = 15
 MAX_RATIO = 1.05
 
 
-def ns_per_round(text):
+def cycles_and_ns_per_round(text):
     m = re.search(r"cpu-bench: rounds (\d+) cycles (\d+) ns_per_round ([\d.]+)", text)
     assert m, text
     assert int(m.group(1)) == ROUNDS
-    return float(m.group(3))
+    return int(m.group(2)) / ROUNDS, float(m.group(3))
 
 
 def test_guest_computes_as_fast_as_the_host():
@@ -31,13 +37,14 @@ def test_guest_computes_as_fast_as_the_host():
         h = subprocess.run([HOST_CPU_BENCH, str(ROUNDS)], capture_output=True, text=True,
                            timeout=60)
         assert h.returncode == 0, h.stderr
-        host.append(ns_per_round(h.stdout))
+        host.append(cycles_and_ns_per_round(h.stdout))
         g = run_guest(f"cpu-bench {ROUNDS}")
         assert g.returncode == 0, g.stdout + g.stderr
-        guest.append(ns_per_round(g.stdout))
-        if len(guest) >= 3 and min(guest) / min(host) < MAX_RATIO:
+        guest.append(cycles_and_ns_per_round(g.stdout))
+        if len(guest) >= 3 and min(guest)[0] / min(host)[0] < MAX_RATIO:
             break
-    ratio = min(guest) / min(host)
-    print(f"cpu-bench ns/round: guest best {min(guest):.1f}, host best {min(host):.1f}, "
-          f"ratio {ratio:.4f}")
+    ratio = min(guest)[0] / min(host)[0]
+    print(f"cpu-bench cycles/round: guest best {min(guest)[0]:.0f}, host best "
+          f"{min(host)[0]:.0f}, ratio {ratio:.4f} (ns/round: guest {min(guest)[1]:.1f}, "
+          f"host {min(host)[1]:.1f})")
     assert ratio < MAX_RATIO, (guest, host)
