@@ -57,9 +57,15 @@ $(BUILD)/argon-guest.bzImage: $(GUEST_OUT)/argon-guest.stripped $(GUEST_TOOLS_OU
 GUEST_BENCH_SRCS := $(GUEST_DIR)/lib/sha256.c $(GUEST_DIR)/lib/cpu_bench_kernel.c
 GUEST_BENCH_HOST_OBJS := $(GUEST_BENCH_SRCS:$(GUEST_DIR)/%.c=$(GUEST_TOOLS_OUT)/%.o)
 
+# Both copies put its functions on 64-byte boundaries, so their instructions sit
+# alike in the CPU's fetch and micro-op cache lines: the same bytes at different
+# offsets ran 7% apart on an Intel Xeon host.
+GUEST_BENCH_ALIGN := -falign-functions=64
+$(GUEST_BENCH_SRCS:$(GUEST_DIR)/%.c=$(GUEST_OUT)/%.o): GUEST_CFLAGS += $(GUEST_BENCH_ALIGN)
+
 $(GUEST_TOOLS_OUT)/lib/%.o: $(GUEST_DIR)/lib/%.c $(GUEST_DIR)/guest.mk
 	@mkdir -p $(dir $@)
-	$(GUEST_HOSTCC) $(GUEST_CFLAGS) -c $< -o $@
+	$(GUEST_HOSTCC) $(GUEST_CFLAGS) $(GUEST_BENCH_ALIGN) -c $< -o $@
 
 $(BUILD)/cpu-bench-host: $(GUEST_DIR)/tools/cpu_bench_host.c $(GUEST_BENCH_HOST_OBJS)
 	$(GUEST_HOSTCC) -std=gnu11 -O2 -g $(GUEST_WARNINGS) -I$(GUEST_DIR) -no-pie $^ -o $@
