@@ -1,15 +1,20 @@
 #include "vmm/event_loop.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 
 #define EVENT_LOOP_MAX_HANDLERS 64
+#define EVENT_LOOP_MAX_POLLERS 16
+#define POLL_START_NS 4000 /* the first window after a short sleep; it doubles from here */
+#define POLL_IDLE_NS 1000000 /* a sleep this long: the guest is quiet, stop polling */
 
 struct handler {
 	int fd;
@@ -18,11 +23,19 @@ struct handler {
 	bool owns_fd; /* timers: the loop created the fd and closes it */
 };
 
+struct poller {
+	const struct event_poller_ops *ops;
+	void *opaque;
+};
+
 struct event_loop {
 	int epfd;
 	int stop_fd; /* eventfd: written by event_loop_stop() */
 	bool stopping;
 	struct handler handlers[EVENT_LOOP_MAX_HANDLERS];
+	struct poller pollers[EVENT_LOOP_MAX_POLLERS];
+	unsigned npollers;
+	uint64_t poll_max_ns, poll_ns; /* the largest window, and the current one */
 };
 
 int event_loop_create(struct event_loop **out)
@@ -146,12 +159,102 @@ int event_loop_run_once(struct event_loop *loop, int timeout_ms)
 	return n;
 }
 
-int event_loop_run(struct event_loop *loop)
+int event_loop_add_poller(struct event_loop *loop, const struct event_poller_ops *ops,
+			  void *opaque)
 {
-	while (!__atomic_load_n(&loop->stopping, __ATOMIC_ACQUIRE)) {
-		int n = event_loop_run_once(loop, -1);
+	if (loop->npollers == EVENT_LOOP_MAX_POLLERS)
+		return -ENOSPC;
+	loop->pollers[loop->npollers++] = (struct poller){ .ops = ops, .opaque = opaque };
+	return 0;
+}
+
+void event_loop_set_poll_max(struct event_loop *loop, uint64_t ns)
+{
+	loop->poll_max_ns = ns;
+	if (loop->poll_ns > ns)
+		__atomic_store_n(&loop->poll_ns, ns, __ATOMIC_RELAXED);
+}
+
+/* Devices may ask from other threads (an API update); the answer is advice there. */
+bool event_loop_polling(const struct event_loop *loop)
+{
+	return loop->npollers && __atomic_load_n(&loop->poll_ns, __ATOMIC_RELAXED);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static bool stopping(struct event_loop *loop)
+{
+	return __atomic_load_n(&loop->stopping, __ATOMIC_ACQUIRE);
+}
+
+static bool run_pollers(struct event_loop *loop, bool arm)
+{
+	bool work = false;
+	for (unsigned i = 0; i < loop->npollers; i++) {
+		const struct poller *p = &loop->pollers[i];
+		work |= arm ? p->ops->arm(p->opaque) : p->ops->poll(p->opaque);
+	}
+	return work;
+}
+
+/* Pollers and ready fds, without sleeping, until a whole window passes with
+ * nothing to do. Returns 0 or -errno. */
+static int poll_window(struct event_loop *loop)
+{
+	uint64_t last = now_ns();
+	while (!stopping(loop)) {
+		bool work = run_pollers(loop, false);
+		int n = event_loop_run_once(loop, 0);
 		if (n < 0)
 			return n;
+		uint64_t now = now_ns();
+		if (work || n > 0)
+			last = now;
+		else if (now - last >= loop->poll_ns)
+			break;
+		else
+			sched_yield(); /* an I/O worker waiting for this CPU goes first */
+	}
+	return 0;
+}
+
+/* After a sleep of slept_ns: a wakeup soon after sleeping means the guest is busy,
+ * so the window doubles (up to the largest); a long sleep means it went quiet,
+ * and the window closes until wakeups come close together again. The sleep
+ * includes the wakeup's own latency (tens of microseconds on a nested host), so
+ * "soon" is measured against POLL_IDLE_NS, not against the window. */
+static void adapt_window(struct event_loop *loop, uint64_t slept_ns)
+{
+	uint64_t ns = 0;
+	if (slept_ns <= POLL_IDLE_NS)
+		ns = loop->poll_ns ? loop->poll_ns * 2 : POLL_START_NS;
+	if (ns > loop->poll_max_ns)
+		ns = loop->poll_max_ns;
+	__atomic_store_n(&loop->poll_ns, ns, __ATOMIC_RELAXED);
+}
+
+int event_loop_run(struct event_loop *loop)
+{
+	while (!stopping(loop)) {
+		int n = event_loop_polling(loop) ? poll_window(loop) : 0;
+		if (n < 0)
+			return n;
+		if (run_pollers(loop, true)) {
+			run_pollers(loop, false); /* work came in as notifications were armed */
+			continue;
+		}
+		uint64_t t0 = loop->npollers ? now_ns() : 0;
+		n = event_loop_run_once(loop, -1);
+		if (n < 0)
+			return n;
+		if (loop->npollers)
+			adapt_window(loop, now_ns() - t0);
 	}
 	return 0;
 }

@@ -28,4 +28,29 @@ int event_loop_run_once(struct event_loop *loop, int timeout_ms);
 /* Safe from any thread. */
 void event_loop_stop(struct event_loop *loop);
 
+/* Adaptive busy polling, for devices whose guest can be told not to notify
+ * (virtio 1.2, 2.7.10): after work, event_loop_run keeps looking for more (pollers,
+ * then fds without sleeping) for a window before it sleeps in epoll. The window
+ * grows while wakeups come soon after sleeping and drops to nothing when the guest
+ * goes quiet, so an idle VM costs no CPU. On hosts where a wakeup crosses CPUs
+ * through an exit (a nested VM: tens of microseconds), it saves that wakeup and
+ * the guest's notification on every request of a busy queue. */
+struct event_poller_ops {
+	/* Does the work it finds without waiting; true when there was some. */
+	bool (*poll)(void *opaque);
+	/* The loop is about to sleep: ask the guest to notify again. True when work
+	 * arrived meanwhile (the loop polls once more instead of sleeping). */
+	bool (*arm)(void *opaque);
+};
+
+/* Before the loop runs; a poller stays until the loop is destroyed (devices go with
+ * their VM's loop). Returns 0 or -ENOSPC. */
+int event_loop_add_poller(struct event_loop *loop, const struct event_poller_ops *ops,
+			  void *opaque);
+/* The largest window; 0 turns polling off (pollers are still armed before sleeping). */
+void event_loop_set_poll_max(struct event_loop *loop, uint64_t ns);
+/* True while the loop will poll after the current callback: a poller may then leave
+ * the guest's notifications off, since arm() runs before the loop sleeps. */
+bool event_loop_polling(const struct event_loop *loop);
+
 #endif

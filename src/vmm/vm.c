@@ -169,6 +169,26 @@ static int create_vcpus(struct vm *vm)
 	return 0;
 }
 
+/* The device loop's largest polling window (event_loop.h). Long enough to bridge a
+ * guest's think time between requests of a busy queue (a few to tens of
+ * microseconds), short enough that a guest going quiet costs little. ARGON_POLL_US
+ * sets another (0: never poll), for measurements. */
+#define VM_POLL_MAX_NS 50000ULL
+
+static uint64_t poll_max_ns(void)
+{
+	const char *env = getenv("ARGON_POLL_US");
+	char *end;
+	unsigned long long us = env ? strtoull(env, &end, 10) : 0;
+	if (!env || !*env || *end || us > 1000000) {
+		if (env)
+			log_warn("ARGON_POLL_US=%s: expected microseconds (0..1000000); using %llu",
+				 env, VM_POLL_MAX_NS / 1000);
+		return VM_POLL_MAX_NS;
+	}
+	return us * 1000;
+}
+
 int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib)
 {
 	memset(vm, 0, sizeof(*vm));
@@ -184,6 +204,7 @@ int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib)
 		log_error("eventfd/epoll: %s", strerror(errno));
 		return -EXIT_HOST_RESOURCE;
 	}
+	event_loop_set_poll_max(vm->loop, poll_max_ns());
 	int err = open_kvm(vm);
 	if (!err)
 		err = check_vcpu_count(vm, nvcpus);
