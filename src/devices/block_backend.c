@@ -77,6 +77,7 @@ struct block_engine_ops {
 	int (*submit)(struct block_backend *bb, struct block_io *io);
 	void (*kick)(struct block_backend *bb);
 	unsigned (*reap)(struct block_backend *bb, block_done_fn fn, void *opaque);
+	bool (*finished)(struct block_backend *bb); /* a reap would find something */
 };
 
 /* The source of written zeroes; never written itself. */
@@ -355,6 +356,14 @@ static unsigned threads_reap(struct block_backend *bb, block_done_fn fn, void *o
 	return n;
 }
 
+static bool threads_finished(struct block_backend *bb)
+{
+	pthread_mutex_lock(&bb->threads.lock);
+	bool any = bb->threads.done.head != NULL;
+	pthread_mutex_unlock(&bb->threads.lock);
+	return any;
+}
+
 static const struct block_engine_ops thread_engine = {
 	.name = "threads",
 	.init = threads_init,
@@ -362,6 +371,7 @@ static const struct block_engine_ops thread_engine = {
 	.submit = threads_submit,
 	.kick = threads_kick,
 	.reap = threads_reap,
+	.finished = threads_finished,
 };
 
 /* ---- Engine: io_uring ---- */
@@ -466,6 +476,11 @@ static unsigned uring_reap(struct block_backend *bb, block_done_fn fn, void *opa
 	return n;
 }
 
+static bool uring_finished(struct block_backend *bb)
+{
+	return io_uring_cq_ready(&bb->ring) > 0;
+}
+
 static const struct block_engine_ops uring_engine = {
 	.name = "io_uring",
 	.init = uring_init,
@@ -473,6 +488,7 @@ static const struct block_engine_ops uring_engine = {
 	.submit = uring_submit,
 	.kick = uring_kick,
 	.reap = uring_reap,
+	.finished = uring_finished,
 };
 
 /* ---- Opening, locking, engine choice ---- */
@@ -697,6 +713,11 @@ unsigned block_backend_reap(struct block_backend *bb, block_done_fn fn, void *op
 	if (read(bb->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_debug("drive %s: completion eventfd: %m", bb->name);
 	return bb->engine->reap(bb, fn, opaque);
+}
+
+bool block_backend_finished(struct block_backend *bb)
+{
+	return bb->engine->finished(bb);
 }
 
 void block_backend_drain(struct block_backend *bb, block_done_fn fn, void *opaque)

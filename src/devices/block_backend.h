@@ -105,6 +105,9 @@ int block_backend_submit(struct block_backend *bb, struct block_io *io);
 void block_backend_kick(struct block_backend *bb);
 /* Calls fn for each finished operation; returns how many. */
 unsigned block_backend_reap(struct block_backend *bb, block_done_fn fn, void *opaque);
+/* True when a reap would find finished operations: a memory read (the io_uring
+ * completion ring), no system call, for a caller that polls. */
+bool block_backend_finished(struct block_backend *bb);
 /* Blocks until nothing is in flight, calling fn for each operation as it finishes. */
 void block_backend_drain(struct block_backend *bb, block_done_fn fn, void *opaque);
 

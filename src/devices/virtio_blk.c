@@ -35,7 +35,7 @@
 #define BLK_S_PENDING 0xff /* parsed: the backend's result decides the status */
 #define NS_PER_SEC 1000000000ULL
 #define MERGE_MAX_IOVS 1024	     /* IOV_MAX: one preadv/pwritev */
-#define MERGE_MAX_BYTES (4u << 20) /* per merged operation */
+#define MERGE_MAX_BYTES (1u << 20) /* per merged operation */
 #define MERGE_SLOTS 16		     /* merged operations in flight at once */
 /* Reads of this many bytes go to the backend as soon as they are taken and are
  * answered before the next chain is read. The page cache serves them inside the
@@ -44,7 +44,10 @@
  * dry between passes (1 MiB sequential reads at 4 in flight: +12-30%). Smaller
  * adjacent reads still merge up to this size. Writes merge up to MERGE_MAX_BYTES:
  * every buffered write to an image goes through one io-wq worker anyway, and fewer,
- * bigger ones keep its queue as full with fewer wakeups. */
+ * bigger ones keep its queue full with fewer wakeups; but not much bigger than the
+ * driver's own requests, or the worker idles while the driver waits for a whole
+ * merged batch before it sends more (1 MiB sequential writes at 4 in flight: 1 MiB
+ * instead of 4 MiB, +35%). */
 #define STREAM_READ_BYTES (128u << 10)
 
 _Static_assert(sizeof(struct virtio_blk_req_hdr) == 16, "5.2.6: request header");
@@ -612,7 +615,9 @@ static void blk_take_available(struct virtio_blk *blk)
 	while (blk_can_take(blk)) {
 		int r = virtq_pop(vq, &blk->chain);
 		if (r == 0) {
-			if (virtq_enable_notify(vq))
+			/* While the loop polls, the driver need not notify: blk_arm re-enables
+			 * notifications before the loop sleeps. */
+			if (!event_loop_polling(blk->dev->vm->loop) && virtq_enable_notify(vq))
 				continue; /* more arrived while we re-enabled notifications */
 			break;
 		}
@@ -672,6 +677,40 @@ static void blk_on_completion(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&blk->dev->lock);
 }
 
+/* ---- Polling (event_loop.h): the loop looks at the ring and the completions ---- */
+
+/* Chains are waiting and one can be taken now (a slot free, nothing parked). */
+static bool blk_can_take_now(struct virtio_blk *blk)
+{
+	return blk->nfree && !blk->parked && virtq_available(&blk->dev->queues[0]);
+}
+
+static bool blk_poll(void *opaque)
+{
+	struct virtio_blk *blk = opaque;
+	pthread_mutex_lock(&blk->dev->lock);
+	bool work = blk_running(blk) &&
+		    (block_backend_finished(blk->bb) || blk_can_take_now(blk));
+	if (work) {
+		block_backend_reap(blk->bb, blk_io_done, blk);
+		blk_process_queue(blk);
+	}
+	pthread_mutex_unlock(&blk->dev->lock);
+	return work;
+}
+
+static bool blk_arm(void *opaque)
+{
+	struct virtio_blk *blk = opaque;
+	pthread_mutex_lock(&blk->dev->lock);
+	bool more = blk_running(blk) && virtq_enable_notify(&blk->dev->queues[0]) &&
+		    blk_can_take_now(blk);
+	pthread_mutex_unlock(&blk->dev->lock);
+	return more;
+}
+
+static const struct event_poller_ops blk_poller = { .poll = blk_poll, .arm = blk_arm };
+
 static void blk_on_timer(void *opaque, uint32_t events)
 {
 	struct virtio_blk *blk = opaque;
@@ -693,8 +732,12 @@ static int blk_attach(struct virtio_blk *blk, struct virtio_device *dev)
 	int err = event_loop_add(loop, blk->done_fd, EPOLLIN, blk_on_completion, blk);
 	if (!err) {
 		err = event_loop_add(loop, blk->timer_fd, EPOLLIN, blk_on_timer, blk);
-		if (err)
+		if (!err)
+			err = event_loop_add_poller(loop, &blk_poller, blk);
+		if (err) {
+			event_loop_remove(loop, blk->timer_fd);
 			event_loop_remove(loop, blk->done_fd);
+		}
 	}
 	if (err) {
 		log_error("drive %s: cannot join the event loop: %s", blk->drive_id, strerror(-err));
