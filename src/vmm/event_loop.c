@@ -36,6 +36,7 @@ struct event_loop {
 	struct poller pollers[EVENT_LOOP_MAX_POLLERS];
 	unsigned npollers;
 	uint64_t poll_max_ns, poll_ns; /* the largest window, and the current one */
+	bool worked; /* event_loop_note_work since the loop last looked */
 };
 
 int event_loop_create(struct event_loop **out)
@@ -181,6 +182,16 @@ bool event_loop_polling(const struct event_loop *loop)
 	return loop->npollers && __atomic_load_n(&loop->poll_ns, __ATOMIC_RELAXED);
 }
 
+void event_loop_note_work(struct event_loop *loop)
+{
+	__atomic_store_n(&loop->worked, true, __ATOMIC_RELAXED);
+}
+
+static bool take_worked(struct event_loop *loop)
+{
+	return __atomic_exchange_n(&loop->worked, false, __ATOMIC_RELAXED);
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -193,30 +204,44 @@ static bool stopping(struct event_loop *loop)
 	return __atomic_load_n(&loop->stopping, __ATOMIC_ACQUIRE);
 }
 
-static bool run_pollers(struct event_loop *loop, bool arm)
+/* POLL_WORK if any poller worked, else POLL_HOST_BUSY if any waits on the host. */
+static enum poll_found run_pollers(struct event_loop *loop)
 {
-	bool work = false;
+	bool work = false, host_busy = false;
 	for (unsigned i = 0; i < loop->npollers; i++) {
 		const struct poller *p = &loop->pollers[i];
-		work |= arm ? p->ops->arm(p->opaque) : p->ops->poll(p->opaque);
+		enum poll_found f = p->ops->poll(p->opaque);
+		work |= f == POLL_WORK;
+		host_busy |= f == POLL_HOST_BUSY;
 	}
+	return work ? POLL_WORK : host_busy ? POLL_HOST_BUSY : POLL_NOTHING;
+}
+
+static bool arm_pollers(struct event_loop *loop)
+{
+	bool work = false;
+	for (unsigned i = 0; i < loop->npollers; i++)
+		work |= loop->pollers[i].ops->arm(loop->pollers[i].opaque);
 	return work;
 }
 
-/* Pollers and ready fds, without sleeping, until a whole window passes with
- * nothing to do. Returns 0 or -errno. */
+/* After work for a polled device: pollers and ready fds, without sleeping, until a
+ * whole window passes with no such work, or only host I/O is left to wait for.
+ * Returns 0 or -errno. */
 static int poll_window(struct event_loop *loop)
 {
+	if (!take_worked(loop))
+		return 0;
 	uint64_t last = now_ns();
 	while (!stopping(loop)) {
-		bool work = run_pollers(loop, false);
+		enum poll_found found = run_pollers(loop);
 		int n = event_loop_run_once(loop, 0);
 		if (n < 0)
 			return n;
 		uint64_t now = now_ns();
-		if (work || n > 0)
+		if (take_worked(loop) || found == POLL_WORK)
 			last = now;
-		else if (now - last >= loop->poll_ns)
+		else if (found == POLL_HOST_BUSY || now - last >= loop->poll_ns)
 			break;
 		else
 			sched_yield(); /* an I/O worker waiting for this CPU goes first */
@@ -245,8 +270,8 @@ int event_loop_run(struct event_loop *loop)
 		int n = event_loop_polling(loop) ? poll_window(loop) : 0;
 		if (n < 0)
 			return n;
-		if (run_pollers(loop, true)) {
-			run_pollers(loop, false); /* work came in as notifications were armed */
+		if (arm_pollers(loop)) {
+			run_pollers(loop); /* work came in as notifications were armed */
 			continue;
 		}
 		uint64_t t0 = loop->npollers ? now_ns() : 0;

@@ -35,9 +35,18 @@ void event_loop_stop(struct event_loop *loop);
  * goes quiet, so an idle VM costs no CPU. On hosts where a wakeup crosses CPUs
  * through an exit (a nested VM: tens of microseconds), it saves that wakeup and
  * the guest's notification on every request of a busy queue. */
+enum poll_found {
+	POLL_NOTHING,	/* nothing to do yet */
+	POLL_WORK,	/* did some work */
+	/* Nothing but host I/O that takes longer than a window (a big write on an I/O
+	 * worker): the loop sleeps until it completes instead of taking the CPU the
+	 * worker could run on (on a two-CPU host the guest's vCPU holds the other). */
+	POLL_HOST_BUSY,
+};
+
 struct event_poller_ops {
-	/* Does the work it finds without waiting; true when there was some. */
-	bool (*poll)(void *opaque);
+	/* Does the work it finds without waiting. */
+	enum poll_found (*poll)(void *opaque);
 	/* The loop is about to sleep: ask the guest to notify again. True when work
 	 * arrived meanwhile (the loop polls once more instead of sleeping). */
 	bool (*arm)(void *opaque);
@@ -52,5 +61,9 @@ void event_loop_set_poll_max(struct event_loop *loop, uint64_t ns);
 /* True while the loop will poll after the current callback: a poller may then leave
  * the guest's notifications off, since arm() runs before the loop sleeps. */
 bool event_loop_polling(const struct event_loop *loop);
+/* A polled device did work in a callback (a notification, a completion): the loop
+ * polls after it. Wakeups that did no such work (a network frame, a timer) do not
+ * open a window, so other devices' traffic costs no spinning. */
+void event_loop_note_work(struct event_loop *loop);
 
 #endif

@@ -1,5 +1,6 @@
-/* The event loop's adaptive polling: an idle loop sleeps without polling, activity
- * opens a polling window that closes again when the activity stops, work that
+/* The event loop's adaptive polling: an idle loop sleeps without polling, a polled
+ * device's activity opens a polling window that closes again when the activity
+ * stops, other devices' traffic and long host I/O keep the loop asleep, work that
  * arrives while the pollers re-arm is taken before the loop sleeps, and a loop told
  * not to poll never does. The loop runs on its own thread, as in argon-vmm; every
  * wait has a deadline. */
@@ -24,12 +25,14 @@ struct probe {
 	int polls, arms, events;
 	int work_at_arm; /* arm() reports this much new work, once each */
 	int work;	 /* work poll() finds and takes */
+	int host_busy;	 /* nonzero: poll() reports long host I/O in flight */
 };
 
 struct fixture {
 	struct event_loop *loop;
 	struct probe p;
 	int fd;
+	bool fd_is_polled_device; /* its events note work, as virtio-blk's do */
 	pthread_t thread;
 };
 
@@ -43,14 +46,14 @@ static void add(int *v, int n)
 	__atomic_add_fetch(v, n, __ATOMIC_SEQ_CST);
 }
 
-static bool probe_poll(void *opaque)
+static enum poll_found probe_poll(void *opaque)
 {
 	struct probe *p = opaque;
 	add(&p->polls, 1);
 	if (load(&p->work) == 0)
-		return false;
+		return load(&p->host_busy) ? POLL_HOST_BUSY : POLL_NOTHING;
 	add(&p->work, -1);
-	return true;
+	return POLL_WORK;
 }
 
 static bool probe_arm(void *opaque)
@@ -70,8 +73,11 @@ static void on_event(void *opaque, uint32_t events)
 {
 	struct fixture *f = opaque;
 	uint64_t n;
-	if (read(f->fd, &n, sizeof(n)) == sizeof(n))
-		add(&f->p.events, 1);
+	if (read(f->fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	add(&f->p.events, 1);
+	if (f->fd_is_polled_device)
+		event_loop_note_work(f->loop);
 }
 
 static void *run(void *opaque)
@@ -86,10 +92,11 @@ static void sleep_us(long us)
 	nanosleep(&ts, NULL);
 }
 
-static struct fixture *start(uint64_t poll_max_ns, int work_at_arm)
+static struct fixture *start_with(uint64_t poll_max_ns, int work_at_arm, bool polled_device)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
+	f->fd_is_polled_device = polled_device;
 	assert_int_equal(event_loop_create(&f->loop), 0);
 	event_loop_set_poll_max(f->loop, poll_max_ns);
 	f->p.work_at_arm = work_at_arm;
@@ -99,6 +106,11 @@ static struct fixture *start(uint64_t poll_max_ns, int work_at_arm)
 	assert_int_equal(event_loop_add_poller(f->loop, &probe_ops, &f->p), 0);
 	assert_int_equal(pthread_create(&f->thread, NULL, run, f), 0);
 	return f;
+}
+
+static struct fixture *start(uint64_t poll_max_ns, int work_at_arm)
+{
+	return start_with(poll_max_ns, work_at_arm, true);
 }
 
 static void stop(struct fixture *f)
@@ -174,6 +186,31 @@ static void work_found_while_arming_is_taken_before_sleeping(void **state)
 	stop(f);
 }
 
+/* Wakeups for a device that is not polled (a network frame, a timer) open no
+ * window: their traffic costs no spinning. */
+static void other_devices_traffic_opens_no_window(void **state)
+{
+	struct fixture *f = start_with(50000, 0, false);
+	be_busy(f);
+	assert_int_equal(load(&f->p.polls), 0);
+	stop(f);
+}
+
+/* While only long host I/O is pending the loop sleeps at once rather than spinning
+ * through its window: one poll per wakeup, not hundreds. */
+static void a_loop_waiting_on_the_host_sleeps(void **state)
+{
+	struct fixture *f = start(50000, 0);
+	be_busy(f); /* the window is open */
+	__atomic_store_n(&f->p.host_busy, 1, __ATOMIC_SEQ_CST);
+	sleep_us(5000);
+	int polls = load(&f->p.polls), events = load(&f->p.events);
+	be_busy(f);
+	int wakeups = load(&f->p.events) - events;
+	assert_true(load(&f->p.polls) - polls <= 2 * (wakeups + 1));
+	stop(f);
+}
+
 static void a_loop_told_not_to_poll_never_polls(void **state)
 {
 	struct fixture *f = start(0, 0);
@@ -201,6 +238,8 @@ int main(void)
 		cmocka_unit_test(an_idle_loop_sleeps_without_polling),
 		cmocka_unit_test(activity_opens_a_window_that_closes_when_it_stops),
 		cmocka_unit_test(work_found_while_arming_is_taken_before_sleeping),
+		cmocka_unit_test(other_devices_traffic_opens_no_window),
+		cmocka_unit_test(a_loop_waiting_on_the_host_sleeps),
 		cmocka_unit_test(a_loop_told_not_to_poll_never_polls),
 		cmocka_unit_test(pollers_are_bounded),
 	};
