@@ -1,0 +1,47 @@
+"""The device loop polls a busy disk and sleeps when the guest is idle: while
+blk-bench keeps the queue busy, the guest is told not to notify (almost no kicks
+per request), and once the command is over the VMM uses next to no CPU."""
+import os
+import re
+import time
+
+from conftest import GUEST, needs_kvm
+
+pytestmark = needs_kvm
+
+MIB = 1 << 20
+PROMPT = b"argon> "
+# An idle VMM (vCPU halted, loop asleep) costs the guest's 100 Hz timer and little
+# else: a few ms of CPU a second. A loop that never stopped polling would take a
+# whole CPU.
+IDLE_CPU_MAX = 0.10
+
+
+def vmm_cpu_seconds(pid):
+    """User + system time of all the process's threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_busy_disk_is_polled_and_idle_vm_sleeps(tmp_path, console):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(os.urandom(16 * MIB))
+    c = console(["--disk", str(disk), "--kernel", GUEST, "--cmdline", "console=ttyS0"])
+    c.expect(PROMPT)
+    c.send(b"blk-bench 0 500 randread_qd1_iops\n")
+    out = c.expect(b"interrupts")
+    m = re.search(r"blk-bench: requests (\d+) kicks (\d+)", out)
+    assert m, out
+    requests, kicks = int(m.group(1)), int(m.group(2))
+    # Without polling every request at queue depth 1 is a kick.
+    assert requests > 1000 and kicks < requests / 10, (requests, kicks)
+    c.expect(PROMPT)
+
+    cpu0, t0 = vmm_cpu_seconds(c.proc.pid), time.monotonic()
+    time.sleep(1.0)
+    cpu1, t1 = vmm_cpu_seconds(c.proc.pid), time.monotonic()
+    assert (cpu1 - cpu0) / (t1 - t0) < IDLE_CPU_MAX, (cpu1 - cpu0, t1 - t0)
+
+    c.send(b"poweroff\n")
+    assert c.wait() == 0
