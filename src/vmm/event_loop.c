@@ -12,7 +12,6 @@
 #include "common/log.h"
 
 #define EVENT_LOOP_MAX_HANDLERS 64
-#define EVENT_LOOP_MAX_POLLERS 16
 #define POLL_START_NS 4000 /* the first window after a short sleep; it doubles from here */
 #define POLL_IDLE_NS 1000000 /* a sleep this long: the guest is quiet, stop polling */
 

@@ -52,6 +52,8 @@ struct event_poller_ops {
 	bool (*arm)(void *opaque);
 };
 
+#define EVENT_LOOP_MAX_POLLERS 16
+
 /* Before the loop runs; a poller stays until the loop is destroyed (devices go with
  * their VM's loop). Returns 0 or -ENOSPC. */
 int event_loop_add_poller(struct event_loop *loop, const struct event_poller_ops *ops,

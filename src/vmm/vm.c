@@ -174,6 +174,7 @@ static int create_vcpus(struct vm *vm)
  * microseconds), short enough that a guest going quiet costs little. ARGON_POLL_US
  * sets another (0: never poll), for measurements. */
 #define VM_POLL_MAX_NS 50000ULL
+_Static_assert(EVENT_LOOP_MAX_POLLERS >= VM_MAX_VIRTIO_DEVICES, "a poller per virtio device");
 
 static uint64_t poll_max_ns(void)
 {

@@ -223,11 +223,12 @@ static void a_loop_told_not_to_poll_never_polls(void **state)
 static void pollers_are_bounded(void **state)
 {
 	struct event_loop *loop;
-	struct probe p[17];
+	struct probe p[EVENT_LOOP_MAX_POLLERS + 1];
 	assert_int_equal(event_loop_create(&loop), 0);
-	for (int i = 0; i < 16; i++)
+	for (int i = 0; i < EVENT_LOOP_MAX_POLLERS; i++)
 		assert_int_equal(event_loop_add_poller(loop, &probe_ops, &p[i]), 0);
-	assert_int_equal(event_loop_add_poller(loop, &probe_ops, &p[16]), -ENOSPC);
+	assert_int_equal(event_loop_add_poller(loop, &probe_ops, &p[EVENT_LOOP_MAX_POLLERS]),
+			 -ENOSPC);
 	assert_false(event_loop_polling(loop)); /* nothing ran yet: the window is shut */
 	event_loop_destroy(loop);
 }
