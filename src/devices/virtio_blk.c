@@ -399,7 +399,6 @@ static void blk_io_done(void *opaque, struct block_io *io)
 		blk->writes_inflight--;
 	if (req->long_write)
 		blk->long_writes_inflight--;
-	req->long_write = false;
 	if (req->merge)
 		blk_merged_done(blk, req, io);
 	else
@@ -686,16 +685,21 @@ static void blk_process_queue(struct virtio_blk *blk)
 /* ---- Event loop callbacks ---- */
 
 
-/* I/O finished: answer it, then read the queue again (slots are free). */
-static void blk_on_completion(void *opaque, uint32_t events)
+/* Answers finished I/O, then reads the queue again (slots are free). dev->lock held. */
+static void blk_reap_and_process(struct virtio_blk *blk)
 {
-	struct virtio_blk *blk = opaque;
-	pthread_mutex_lock(&blk->dev->lock);
 	block_backend_reap(blk->bb, blk_io_done, blk);
 	if (blk_running(blk))
 		blk_process_queue(blk);
 	else
 		blk_notify(blk);
+}
+
+static void blk_on_completion(void *opaque, uint32_t events)
+{
+	struct virtio_blk *blk = opaque;
+	pthread_mutex_lock(&blk->dev->lock);
+	blk_reap_and_process(blk);
 	pthread_mutex_unlock(&blk->dev->lock);
 }
 
@@ -713,8 +717,7 @@ static enum poll_found blk_poll(void *opaque)
 	enum poll_found found = POLL_NOTHING;
 	pthread_mutex_lock(&blk->dev->lock);
 	if (blk_running(blk) && (block_backend_finished(blk->bb) || blk_can_take_now(blk))) {
-		block_backend_reap(blk->bb, blk_io_done, blk);
-		blk_process_queue(blk);
+		blk_reap_and_process(blk);
 		found = POLL_WORK;
 	} else if (blk->long_writes_inflight) {
 		found = POLL_HOST_BUSY;
