@@ -203,17 +203,20 @@ static bool stopping(struct event_loop *loop)
 	return __atomic_load_n(&loop->stopping, __ATOMIC_ACQUIRE);
 }
 
-/* POLL_WORK if any poller worked, else POLL_HOST_BUSY if any waits on the host. */
+/* The most pressing of the pollers' answers: work, then short host I/O (a reason
+ * to keep polling), then long host I/O (a reason to sleep), then nothing. */
 static enum poll_found run_pollers(struct event_loop *loop)
 {
-	bool work = false, host_busy = false;
+	static const int rank[] = { [POLL_NOTHING] = 0, [POLL_HOST_BUSY] = 1,
+				    [POLL_HOST_IO] = 2, [POLL_WORK] = 3 };
+	enum poll_found found = POLL_NOTHING;
 	for (unsigned i = 0; i < loop->npollers; i++) {
 		const struct poller *p = &loop->pollers[i];
 		enum poll_found f = p->ops->poll(p->opaque);
-		work |= f == POLL_WORK;
-		host_busy |= f == POLL_HOST_BUSY;
+		if (rank[f] > rank[found])
+			found = f;
 	}
-	return work ? POLL_WORK : host_busy ? POLL_HOST_BUSY : POLL_NOTHING;
+	return found;
 }
 
 static bool arm_pollers(struct event_loop *loop)
@@ -242,8 +245,8 @@ static int poll_window(struct event_loop *loop)
 			last = now;
 		else if (found == POLL_HOST_BUSY || now - last >= loop->poll_ns)
 			break;
-		else
-			sched_yield(); /* an I/O worker waiting for this CPU goes first */
+		else if (found == POLL_HOST_IO)
+			sched_yield(); /* the I/O worker may be waiting for this CPU */
 	}
 	return 0;
 }

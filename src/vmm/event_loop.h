@@ -36,8 +36,11 @@ void event_loop_stop(struct event_loop *loop);
  * through an exit (a nested VM: tens of microseconds), it saves that wakeup and
  * the guest's notification on every request of a busy queue. */
 enum poll_found {
-	POLL_NOTHING,	/* nothing to do yet */
-	POLL_WORK,	/* did some work */
+	POLL_NOTHING, /* nothing to do and nothing in flight: the guest is next */
+	POLL_WORK,    /* did some work */
+	/* Nothing to do while host I/O workers have short work of ours: the loop polls
+	 * on but yields its CPU to them between looks. */
+	POLL_HOST_IO,
 	/* Nothing but host I/O that takes longer than a window (a big write on an I/O
 	 * worker): the loop sleeps until it completes instead of taking the CPU the
 	 * worker could run on (on a two-CPU host the guest's vCPU holds the other). */
