@@ -36,6 +36,7 @@ struct event_loop {
 	unsigned npollers;
 	uint64_t poll_max_ns, poll_ns; /* the largest window, and the current one */
 	bool worked; /* event_loop_note_work since the loop last looked */
+	struct event_loop_poll_stats poll_stats; /* atomics: read by other threads */
 };
 
 int event_loop_create(struct event_loop **out)
@@ -234,13 +235,14 @@ static int poll_window(struct event_loop *loop)
 {
 	if (!take_worked(loop))
 		return 0;
-	uint64_t last = now_ns();
+	uint64_t start = now_ns(), last = start, now = start;
+	int n = 0;
 	while (!stopping(loop)) {
 		enum poll_found found = run_pollers(loop);
-		int n = event_loop_run_once(loop, 0);
+		n = event_loop_run_once(loop, 0);
 		if (n < 0)
-			return n;
-		uint64_t now = now_ns();
+			break;
+		now = now_ns();
 		if (take_worked(loop) || found == POLL_WORK)
 			last = now;
 		else if (found == POLL_HOST_BUSY || now - last >= loop->poll_ns)
@@ -248,7 +250,15 @@ static int poll_window(struct event_loop *loop)
 		else if (found == POLL_HOST_IO)
 			sched_yield(); /* the I/O worker may be waiting for this CPU */
 	}
-	return 0;
+	__atomic_add_fetch(&loop->poll_stats.windows, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&loop->poll_stats.ns, now - start, __ATOMIC_RELAXED);
+	return n < 0 ? n : 0;
+}
+
+void event_loop_poll_stats(const struct event_loop *loop, struct event_loop_poll_stats *out)
+{
+	out->windows = __atomic_load_n(&loop->poll_stats.windows, __ATOMIC_RELAXED);
+	out->ns = __atomic_load_n(&loop->poll_stats.ns, __ATOMIC_RELAXED);
 }
 
 /* After a sleep of slept_ns: a wakeup soon after sleeping means the guest is busy,

@@ -71,4 +71,11 @@ bool event_loop_polling(const struct event_loop *loop);
  * open a window, so other devices' traffic costs no spinning. */
 void event_loop_note_work(struct event_loop *loop);
 
+/* What polling cost, for metrics: windows opened and time spent in them (the device
+ * thread's CPU that sleeping would have left to others). Safe from any thread. */
+struct event_loop_poll_stats {
+	uint64_t windows, ns;
+};
+void event_loop_poll_stats(const struct event_loop *loop, struct event_loop_poll_stats *out);
+
 #endif

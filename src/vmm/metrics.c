@@ -18,6 +18,7 @@
 #include "devices/virtio_devices.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_rng.h"
+#include "vmm/event_loop.h"
 #include "vmm/timings.h"
 #include "vmm/vcpu.h"
 #include "vmm/vmm_state.h"
@@ -28,7 +29,7 @@
 enum family_id {
 	F_STATE, F_UPTIME, F_GUEST_MEMORY, F_RSS, F_VCPUS, F_PAUSED,
 	F_EXITS, F_VCPU_RUN, F_VCPU_CPU, F_VCPU_STEAL,
-	F_ACCESSES, F_NOTIFIES, F_INTERRUPTS,
+	F_ACCESSES, F_NOTIFIES, F_INTERRUPTS, F_POLL_WINDOWS, F_POLL_TIME,
 	F_BLOCK_BYTES, F_BLOCK_OPS, F_BLOCK_ERRORS,
 	F_NET_BYTES, F_NET_PACKETS, F_NET_DROPPED, F_NET_ERRORS,
 	F_VSOCK_BYTES, F_VSOCK_PACKETS, F_VSOCK_ERRORS, F_VSOCK_CONNECTIONS,
@@ -86,6 +87,13 @@ static const struct family {
 	[F_INTERRUPTS] = FAMILY("argon_virtio_interrupts_total", "counter",
 			"Interrupts sent to the guest, per virtio device",
 			"device", NULL, false),
+	[F_POLL_WINDOWS] = FAMILY("argon_device_poll_windows_total", "counter",
+			"Times the device thread polled busy queues instead of sleeping",
+			NULL, NULL, false),
+	[F_POLL_TIME] = FAMILY("argon_device_poll_seconds_total", "counter",
+			"Time the device thread spent polling (its CPU, which sleeping "
+			"would have left to others)",
+			NULL, NULL, true),
 	[F_BLOCK_BYTES] = FAMILY("argon_block_bytes_total", "counter",
 			"Bytes read and written per drive",
 			"drive", "op", false),
@@ -380,6 +388,10 @@ static void collect_balloon(struct sample_set *set, struct virtio_device *dev)
 
 static void collect_devices(struct sample_set *set, struct vmm *v)
 {
+	struct event_loop_poll_stats poll;
+	event_loop_poll_stats(v->vm.loop, &poll);
+	add(set, F_POLL_WINDOWS, NULL, NULL, poll.windows);
+	add(set, F_POLL_TIME, NULL, NULL, poll.ns);
 	collect_bus(set, v, &v->vm.pio_bus);
 	collect_bus(set, v, &v->vm.mmio_bus);
 	for (int i = 0; i < v->vm.nvirtio; i++) {

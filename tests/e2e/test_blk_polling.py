@@ -1,10 +1,12 @@
 """The device loop polls a busy disk and sleeps when the guest is idle: while
 blk-bench keeps the queue busy, the guest is told not to notify (almost no kicks
-per request), and once the command is over the VMM uses next to no CPU."""
+per request) and the metrics count the polling; once the command is over the VMM
+uses next to no CPU and polls no more."""
 import os
 import re
 import time
 
+from api_client import Api
 from conftest import GUEST, needs_kvm
 
 pytestmark = needs_kvm
@@ -24,11 +26,25 @@ def vmm_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def poll_metrics(api):
+    """(windows, seconds) from GET /metrics."""
+    text = api.ok("GET", "/metrics")
+    values = {}
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values["argon_device_poll_windows_total"], values["argon_device_poll_seconds_total"]
+
+
 def test_busy_disk_is_polled_and_idle_vm_sleeps(tmp_path, console):
     disk = tmp_path / "d.img"
     disk.write_bytes(os.urandom(16 * MIB))
-    c = console(["--disk", str(disk), "--kernel", GUEST, "--cmdline", "console=ttyS0"])
+    sock = str(tmp_path / "api.sock")
+    c = console(["--disk", str(disk), "--kernel", GUEST, "--cmdline", "console=ttyS0",
+                 "--api-sock", sock])
     c.expect(PROMPT)
+    api = Api(sock)
     c.send(b"blk-bench 0 500 randread_qd1_iops\n")
     out = c.expect(b"interrupts")
     m = re.search(r"blk-bench: requests (\d+) kicks (\d+)", out)
@@ -37,11 +53,15 @@ def test_busy_disk_is_polled_and_idle_vm_sleeps(tmp_path, console):
     # Without polling every request at queue depth 1 is a kick.
     assert requests > 1000 and kicks < requests / 10, (requests, kicks)
     c.expect(PROMPT)
+    windows, seconds = poll_metrics(api)
+    assert windows > 0 and seconds > 0, (windows, seconds)
 
     cpu0, t0 = vmm_cpu_seconds(c.proc.pid), time.monotonic()
     time.sleep(1.0)
     cpu1, t1 = vmm_cpu_seconds(c.proc.pid), time.monotonic()
     assert (cpu1 - cpu0) / (t1 - t0) < IDLE_CPU_MAX, (cpu1 - cpu0, t1 - t0)
+    assert poll_metrics(api) == (windows, seconds)  # idle: no window opened
+    api.close()
 
     c.send(b"poweroff\n")
     assert c.wait() == 0
