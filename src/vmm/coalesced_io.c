@@ -1,5 +1,5 @@
-/* KVM's coalesced I/O: guest writes to a registered port range are appended to a
- * ring shared with the VMM instead of exiting (~30 us per exit on PVM hosts). The
+/* KVM's coalesced I/O: guest writes to a registered port or MMIO range are appended
+ * to a ring shared with the VMM instead of exiting (~30 us per exit on PVM hosts). The
  * VMM applies them in order before it handles any exit, and on a timer. */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -32,18 +32,28 @@ void vm_drain_coalesced(struct vm *vm)
 	pthread_mutex_unlock(&vm->coalesced_lock);
 }
 
-int vm_coalesce_pio(struct vm *vm, uint16_t port, uint32_t len, bool enable)
+static int coalesce(struct vm *vm, uint64_t addr, uint32_t len, bool pio, bool enable)
 {
 	if (!vm->coalesced_ring)
 		return -ENOTSUP;
-	struct kvm_coalesced_mmio_zone zone = { .addr = port, .size = len, .pio = 1 };
+	struct kvm_coalesced_mmio_zone zone = { .addr = addr, .size = len, .pio = pio };
 	unsigned long op = enable ? KVM_REGISTER_COALESCED_MMIO : KVM_UNREGISTER_COALESCED_MMIO;
 	if (ioctl(vm->vm_fd, op, &zone) < 0) {
-		log_debug("coalesced PIO 0x%x: %m", port);
+		log_debug("coalesced %s 0x%llx: %m", pio ? "PIO" : "MMIO", (unsigned long long)addr);
 		return -errno;
 	}
 	/* Writes already in the ring were made under the old setting: apply them now. */
 	if (!enable)
 		vm_drain_coalesced(vm);
 	return 0;
+}
+
+int vm_coalesce_pio(struct vm *vm, uint16_t port, uint32_t len, bool enable)
+{
+	return coalesce(vm, port, len, true, enable);
+}
+
+int vm_coalesce_mmio(struct vm *vm, uint64_t addr, uint32_t len)
+{
+	return coalesce(vm, addr, len, false, true);
 }

@@ -75,5 +75,8 @@ int vm_pulse_irq(struct vm *vm, uint32_t gsi);
 void vm_drain_coalesced(struct vm *vm);
 /* Starts or stops coalescing guest writes to port [port, port + len). */
 int vm_coalesce_pio(struct vm *vm, uint16_t port, uint32_t len, bool enable);
+/* Coalesces guest writes to MMIO [addr, addr + len) for the VM's life. Returns 0, or
+ * -errno (then the writes keep exiting, which is always correct). */
+int vm_coalesce_mmio(struct vm *vm, uint64_t addr, uint32_t len);
 
 #endif

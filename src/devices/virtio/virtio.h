@@ -81,7 +81,9 @@ struct virtio_device {
 	uint32_t status;
 	uint32_t device_features_sel, driver_features_sel, queue_sel;
 	uint64_t device_features, driver_features;
-	uint32_t interrupt_status; /* atomic: set on the event loop, read by vCPUs */
+	/* atomic: InterruptStatus in the low 32 bits, the bits raised since the driver
+	 * last read it in the high 32 (mmio.c, ack_interrupt) */
+	uint64_t interrupt_status;
 	uint32_t config_generation;
 	struct virtq queues[VIRTIO_MAX_QUEUES];
 	int notify_fds[VIRTIO_MAX_QUEUES]; /* ioeventfds on QueueNotify */
