@@ -62,6 +62,22 @@ class Api:
         self.conn.close()
 
 
+def sample(text, name, **labels):
+    """The value of one sample in Prometheus text (GET /metrics), None when absent."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    key = f"{name}{{{want}}}" if want else name
+    for line in text.splitlines():
+        if line.startswith(key + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def metric(text, name, **labels):
+    """The value of one Prometheus sample (0 when absent: a counter not yet counted)."""
+    value = sample(text, name, **labels)
+    return 0.0 if value is None else value
+
+
 def raw_exchange(path, data, timeout=10, shutdown=False):
     """Sends raw bytes on a new connection and reads until the server closes it or a
     whole response arrived; returns (status, headers dict, body text)."""

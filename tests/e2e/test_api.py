@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from api_client import Api, VmmProcess, fault
+from api_client import Api, VmmProcess, fault, metric
 from conftest import GUEST, VMM, needs_kvm, vmm_env
 
 pytestmark = needs_kvm
@@ -54,16 +54,6 @@ def boot_args(cmd=None):
 def configure(api, cmd=None, vcpus=1, mem=128):
     api.ok("PUT", "/boot-source", {"kernel_image_path": GUEST, "boot_args": boot_args(cmd)})
     api.ok("PUT", "/machine-config", {"vcpu_count": vcpus, "mem_size_mib": mem})
-
-
-def metric(text, name, **labels):
-    """The value of one Prometheus sample (0 when absent)."""
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    key = f"{name}{{{want}}}" if want else name
-    for line in text.splitlines():
-        if line.startswith(key + " "):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def test_boot_purely_through_the_api(vmm, tmp_path):

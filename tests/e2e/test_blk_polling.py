@@ -8,7 +8,7 @@ import os
 import re
 import time
 
-from api_client import Api
+from api_client import Api, metric
 from conftest import GUEST, needs_kvm
 
 pytestmark = needs_kvm
@@ -31,12 +31,8 @@ def vmm_cpu_seconds(pid):
 def poll_metrics(api):
     """(windows, seconds) from GET /metrics."""
     text = api.ok("GET", "/metrics")
-    values = {}
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-    return values["argon_device_poll_windows_total"], values["argon_device_poll_seconds_total"]
+    return (metric(text, "argon_device_poll_windows_total"),
+            metric(text, "argon_device_poll_seconds_total"))
 
 
 def test_busy_disk_is_polled_and_idle_vm_sleeps(tmp_path, console):
@@ -69,16 +65,6 @@ def test_busy_disk_is_polled_and_idle_vm_sleeps(tmp_path, console):
     assert c.wait() == 0
 
 
-def metric(api, name, **labels):
-    text = api.ok("GET", "/metrics")
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    key = f"{name}{{{want}}}" if want else name
-    for line in text.splitlines():
-        if line.startswith(key + " "):
-            return float(line.split()[-1])
-    return 0.0
-
-
 def test_an_interrupt_costs_one_exit_to_the_vmm(tmp_path, console):
     """A rate-limited disk makes the guest sleep for each request, so each is an
     interrupt: the guest's read of InterruptStatus exits to argon-vmm, its write of
@@ -90,13 +76,15 @@ def test_an_interrupt_costs_one_exit_to_the_vmm(tmp_path, console):
                  "--api-sock", sock])
     c.expect(PROMPT)
     api = Api(sock)
-    exits0 = metric(api, "argon_vcpu_exits_total", reason="MMIO")
-    irqs0 = metric(api, "argon_virtio_interrupts_total", device="block:disk0")
+    text = api.ok("GET", "/metrics")
+    exits0 = metric(text, "argon_vcpu_exits_total", reason="MMIO")
+    irqs0 = metric(text, "argon_virtio_interrupts_total", device="block:disk0")
     c.send(b"blk-bench 0 400 randread_qd1_iops\n")
     c.expect(b"interrupts")
     c.expect(PROMPT)
-    exits = metric(api, "argon_vcpu_exits_total", reason="MMIO") - exits0
-    irqs = metric(api, "argon_virtio_interrupts_total", device="block:disk0") - irqs0
+    text = api.ok("GET", "/metrics")
+    exits = metric(text, "argon_vcpu_exits_total", reason="MMIO") - exits0
+    irqs = metric(text, "argon_virtio_interrupts_total", device="block:disk0") - irqs0
     assert irqs >= 100, (irqs, exits)
     assert exits < 1.3 * irqs + 20, (irqs, exits)  # two per interrupt without coalescing
     api.close()

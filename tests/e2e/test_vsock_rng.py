@@ -4,7 +4,7 @@ import os
 import socket
 import threading
 
-from api_client import Api
+from api_client import Api, sample
 from conftest import GUEST, needs_kvm, run_guest
 
 pytestmark = needs_kvm
@@ -34,12 +34,9 @@ def recv_exactly(s, n):
 
 
 def metric(text, name, **labels):
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    key = f"{name}{{{want}}}" if want else name
-    values = [float(line.split()[-1]) for line in text.splitlines()
-              if line.startswith(key + " ")]
-    assert values, f"{key} missing from GET /metrics"
-    return values[0]
+    value = sample(text, name, **labels)
+    assert value is not None, f"{name} {labels} missing from GET /metrics"
+    return value
 
 
 def test_host_connects_to_a_guest_listener(tmp_path, console):
