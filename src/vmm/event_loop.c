@@ -1,7 +1,9 @@
 #include "vmm/event_loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -37,6 +39,7 @@ struct event_loop {
 	uint64_t poll_max_ns, poll_ns; /* the largest window, and the current one */
 	bool worked; /* event_loop_note_work since the loop last looked */
 	struct event_loop_poll_stats poll_stats; /* atomics: read by other threads */
+	int schedstat_fd; /* the loop thread's /proc schedstat while it runs, or -1 */
 };
 
 int event_loop_create(struct event_loop **out)
@@ -46,6 +49,7 @@ int event_loop_create(struct event_loop **out)
 		return -ENOMEM;
 	for (int i = 0; i < EVENT_LOOP_MAX_HANDLERS; i++)
 		loop->handlers[i].fd = -1;
+	loop->schedstat_fd = -1;
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	loop->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (loop->epfd < 0 || loop->stop_fd < 0) {
@@ -261,11 +265,26 @@ void event_loop_poll_stats(const struct event_loop *loop, struct event_loop_poll
 	out->ns = __atomic_load_n(&loop->poll_stats.ns, __ATOMIC_RELAXED);
 }
 
+/* Nanoseconds this thread has spent runnable but waiting for a CPU (schedstat's
+ * run_delay), or 0 where the kernel does not say. */
+static uint64_t run_delay_ns(struct event_loop *loop)
+{
+	char buf[96];
+	unsigned long long cpu, delay;
+	ssize_t n = loop->schedstat_fd >= 0 ? pread(loop->schedstat_fd, buf, sizeof(buf) - 1, 0) : -1;
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return sscanf(buf, "%llu %llu", &cpu, &delay) == 2 ? delay : 0;
+}
+
 /* After a sleep of slept_ns: a wakeup soon after sleeping means the guest is busy,
  * so the window doubles (up to the largest); a long sleep means it went quiet,
  * and the window closes until wakeups come close together again. The sleep
  * includes the wakeup's own latency (tens of microseconds on a nested host), so
- * "soon" is measured against POLL_IDLE_NS, not against the window. */
+ * "soon" is measured against POLL_IDLE_NS, not against the window; and the time
+ * the woken thread then waited for a CPU other work held is not counted, or a
+ * busy host would read as a quiet guest. */
 static void adapt_window(struct event_loop *loop, uint64_t slept_ns)
 {
 	uint64_t ns = 0;
@@ -276,7 +295,7 @@ static void adapt_window(struct event_loop *loop, uint64_t slept_ns)
 	__atomic_store_n(&loop->poll_ns, ns, __ATOMIC_RELAXED);
 }
 
-int event_loop_run(struct event_loop *loop)
+static int event_loop_serve(struct event_loop *loop)
 {
 	while (!stopping(loop)) {
 		int n = event_loop_polling(loop) ? poll_window(loop) : 0;
@@ -287,13 +306,28 @@ int event_loop_run(struct event_loop *loop)
 			continue;
 		}
 		uint64_t t0 = loop->npollers ? now_ns() : 0;
+		uint64_t waited0 = loop->npollers ? run_delay_ns(loop) : 0;
 		n = event_loop_run_once(loop, -1);
 		if (n < 0)
 			return n;
-		if (loop->npollers)
-			adapt_window(loop, now_ns() - t0);
+		if (loop->npollers) {
+			uint64_t slept = now_ns() - t0, waited = run_delay_ns(loop) - waited0;
+			adapt_window(loop, slept > waited ? slept - waited : 0);
+		}
 	}
 	return 0;
+}
+
+int event_loop_run(struct event_loop *loop)
+{
+	/* Opened here: the path names the thread that opens it. */
+	if (loop->npollers)
+		loop->schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	int err = event_loop_serve(loop);
+	if (loop->schedstat_fd >= 0)
+		close(loop->schedstat_fd);
+	loop->schedstat_fd = -1;
+	return err;
 }
 
 void event_loop_stop(struct event_loop *loop)
