@@ -26,6 +26,7 @@
 #include "devices/rate_limiter.h"
 #include "devices/virtio_devices.h"
 #include "vmm/event_loop.h"
+#include "vmm/timings.h"
 #include "vmm/vm.h"
 
 #define SECTOR_SHIFT 9
@@ -127,13 +128,6 @@ struct blk_kind {
 	int feature; /* must have been negotiated, or UNSUPP; -1: none */
 	blk_parse_fn parse;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- Parsing (5.2.6) ---- */
 
@@ -446,7 +440,7 @@ static bool blk_admit(struct virtio_blk *blk, struct blk_req *req)
 		return true;
 	if (blk->timer_armed)
 		return false;
-	uint64_t now = now_ns();
+	uint64_t now = timings_now();
 	if (rate_limiter_consume(&blk->rl, req->bytes, now))
 		return true;
 	blk_arm_timer(blk, rate_limiter_wait_ns(&blk->rl, req->bytes, now));
@@ -916,7 +910,7 @@ static int blk_init_slots(struct virtio_blk *blk)
  * without adding to the event loop from the API thread. */
 static int blk_init_limiter(struct virtio_blk *blk, const struct rate_limiter_config *cfg)
 {
-	rate_limiter_init(&blk->rl, cfg, now_ns());
+	rate_limiter_init(&blk->rl, cfg, timings_now());
 	blk->limited = !rate_limiter_is_unlimited(&blk->rl);
 	blk->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	return blk->timer_fd < 0 ? -errno : 0;
@@ -1033,7 +1027,7 @@ static void blk_new_capacity(struct virtio_blk *blk, struct virtio_device *dev,
 static void blk_replace_limiter(struct virtio_blk *blk, const struct rate_limiter_config *cfg)
 {
 	uint64_t throttled = blk->rl.throttled;
-	rate_limiter_init(&blk->rl, cfg, now_ns());
+	rate_limiter_init(&blk->rl, cfg, timings_now());
 	blk->rl.throttled = throttled;
 	blk->limited = !rate_limiter_is_unlimited(&blk->rl);
 	if (blk->parked || blk->timer_armed)

@@ -26,6 +26,7 @@
 #include "devices/rate_limiter.h"
 #include "devices/virtio_devices.h"
 #include "vmm/event_loop.h"
+#include "vmm/timings.h"
 #include "vmm/vm.h"
 
 _Static_assert(sizeof(struct virtio_net_hdr) == TAP_VNET_HDR_LEN, "virtio_net_hdr (5.1.6)");
@@ -87,13 +88,6 @@ struct virtio_net {
 	struct virtio_net_stats stats;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static bool net_running(const struct virtio_net *net)
 {
 	return net->active && !(net->dev->status & VIRTIO_STATUS_NEEDS_RESET);
@@ -115,7 +109,7 @@ static void rx_set_polling(struct virtio_net *net)
 
 static int throttle_init(struct throttle *t, const struct rate_limiter_config *cfg)
 {
-	rate_limiter_init(&t->rl, cfg, now_ns());
+	rate_limiter_init(&t->rl, cfg, timings_now());
 	t->limited = !rate_limiter_is_unlimited(&t->rl);
 	t->blocked = false;
 	t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -140,7 +134,7 @@ static bool throttle_take(struct throttle *t, uint64_t bytes, uint64_t *throttle
 		return true;
 	if (t->blocked)
 		return false;
-	uint64_t now = now_ns();
+	uint64_t now = timings_now();
 	if (rate_limiter_consume(&t->rl, bytes, now))
 		return true;
 	t->blocked = true;
@@ -705,7 +699,7 @@ void virtio_net_get_stats(struct virtio_device *dev, struct virtio_net_stats *ou
 /* A new limiter; work it held back is retried by the timer right away. */
 static void throttle_replace(struct throttle *t, const struct rate_limiter_config *cfg)
 {
-	rate_limiter_init(&t->rl, cfg, now_ns());
+	rate_limiter_init(&t->rl, cfg, timings_now());
 	t->limited = !rate_limiter_is_unlimited(&t->rl);
 	if (t->blocked)
 		throttle_arm(t, 0);

@@ -18,6 +18,7 @@
 #include "devices/rate_limiter.h"
 #include "devices/virtio_devices.h"
 #include "vmm/event_loop.h"
+#include "vmm/timings.h"
 #include "vmm/vm.h"
 
 #define RNG_QUEUE_SIZE 64
@@ -35,13 +36,6 @@ struct virtio_rng {
 	struct virtio_rng_stats stats;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* One-shot, at least 1 µs away (a zero value would disarm the timer). */
 static void rng_arm_timer(struct virtio_rng *rng, uint64_t ns)
 {
@@ -58,7 +52,7 @@ static bool rng_take(struct virtio_rng *rng, uint64_t bytes)
 		return true;
 	if (rng->blocked)
 		return false;
-	uint64_t now = now_ns();
+	uint64_t now = timings_now();
 	if (rate_limiter_consume(&rng->rl, bytes, now))
 		return true;
 	rng->blocked = true;
@@ -225,7 +219,7 @@ int virtio_rng_backend_new(const struct entropy_config *cfg, struct virtio_rng *
 	struct virtio_rng *rng = calloc(1, sizeof(*rng));
 	if (!rng)
 		return -ENOMEM;
-	rate_limiter_init(&rng->rl, &cfg->rate_limiter, now_ns());
+	rate_limiter_init(&rng->rl, &cfg->rate_limiter, timings_now());
 	rng->limited = !rate_limiter_is_unlimited(&rng->rl);
 	rng->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (rng->timer_fd < 0) {

@@ -18,17 +18,11 @@
 #include "devices/vsock.h"
 #include "vmm/config.h"
 #include "vmm/event_loop.h"
+#include "vmm/timings.h"
 #include "vmm/vm.h"
 
 #define VSOCK_PORT_SUFFIX_MAX 11 /* "_4294967295" */
 #define VSOCK_SUN_PATH_MAX 107	 /* sizeof(sockaddr_un.sun_path) - 1 */
-
-uint64_t vsock_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 void vsock_schedule(struct vsock *vs)
 {
@@ -83,7 +77,7 @@ static void on_timer(struct vsock *vs)
 		epoll_ctl(vs->epfd, EPOLL_CTL_MOD, vs->listen_fd, &e);
 		vs->listen_paused = false;
 	}
-	vsock_expire(vs, vsock_now_ns());
+	vsock_expire(vs, timings_now());
 	vsock_timer_update(vs);
 }
 

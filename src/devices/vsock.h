@@ -234,7 +234,6 @@ const struct virtio_device_ops *vsock_device_ops(void);
 /* Handles whatever the device's sockets and timer have ready (what the event loop
  * calls); takes dev->lock. */
 void vsock_poll(struct vsock *vs);
-uint64_t vsock_now_ns(void);
 /* Runs the housekeeping timer while a deadline or a paused listener needs it. */
 void vsock_timer_update(struct vsock *vs);
 /* Wakes the device on the event loop (after activate, or to continue a long pass). */

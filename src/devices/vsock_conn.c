@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "devices/vsock.h"
+#include "vmm/timings.h"
 
 uint64_t vsock_conn_tag(const struct vsock_conn *c)
 {
@@ -139,7 +140,7 @@ void vsock_conn_set_deadline(struct vsock *vs, struct vsock_conn *c, uint64_t ms
 {
 	if (!c->deadline_ns)
 		vs->ndeadlines++;
-	c->deadline_ns = vsock_now_ns() + ms * 1000000ULL;
+	c->deadline_ns = timings_now() + ms * 1000000ULL;
 	vsock_timer_update(vs);
 }
 

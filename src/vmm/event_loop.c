@@ -8,10 +8,10 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "vmm/timings.h"
 
 #define EVENT_LOOP_MAX_HANDLERS 64
 #define POLL_START_NS 4000 /* the first window after a short sleep; it doubles from here */
@@ -196,13 +196,6 @@ static bool take_worked(struct event_loop *loop)
 	return __atomic_exchange_n(&loop->worked, false, __ATOMIC_RELAXED);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static bool stopping(struct event_loop *loop)
 {
 	return __atomic_load_n(&loop->stopping, __ATOMIC_ACQUIRE);
@@ -239,14 +232,14 @@ static int poll_window(struct event_loop *loop)
 {
 	if (!take_worked(loop))
 		return 0;
-	uint64_t start = now_ns(), last = start, now = start;
+	uint64_t start = timings_now(), last = start, now = start;
 	int n = 0;
 	while (!stopping(loop)) {
 		enum poll_found found = run_pollers(loop);
 		n = event_loop_run_once(loop, 0);
 		if (n < 0)
 			break;
-		now = now_ns();
+		now = timings_now();
 		if (take_worked(loop) || found == POLL_WORK)
 			last = now;
 		else if (found == POLL_HOST_BUSY || now - last >= loop->poll_ns)
@@ -305,13 +298,13 @@ static int event_loop_serve(struct event_loop *loop)
 			run_pollers(loop); /* work came in as notifications were armed */
 			continue;
 		}
-		uint64_t t0 = loop->npollers ? now_ns() : 0;
+		uint64_t t0 = loop->npollers ? timings_now() : 0;
 		uint64_t waited0 = loop->npollers ? run_delay_ns(loop) : 0;
 		n = event_loop_run_once(loop, -1);
 		if (n < 0)
 			return n;
 		if (loop->npollers) {
-			uint64_t slept = now_ns() - t0, waited = run_delay_ns(loop) - waited0;
+			uint64_t slept = timings_now() - t0, waited = run_delay_ns(loop) - waited0;
 			adapt_window(loop, slept > waited ? slept - waited : 0);
 		}
 	}

@@ -40,6 +40,7 @@
 #include "devices/vsock.h"
 #include "virtio_test_driver.h"
 #include "vmm/config.h"
+#include "vmm/timings.h"
 
 #define CID 3
 #define MEM_MIB 8
@@ -379,7 +380,7 @@ static void act_expire(struct dut *d, struct script *s)
 {
 	uint64_t ms = (uint64_t)take16(s) * 10;
 	pthread_mutex_lock(&d->t.dev.lock);
-	vsock_expire(d->vs, vsock_now_ns() + ms * 1000000ULL);
+	vsock_expire(d->vs, timings_now() + ms * 1000000ULL);
 	vsock_rx_process(d->vs);
 	pthread_mutex_unlock(&d->t.dev.lock);
 	drain_rx(d);

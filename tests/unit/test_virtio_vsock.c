@@ -28,6 +28,7 @@
 #include "virtio_test_driver.h"
 #include "vmm/config.h"
 #include "vmm/event_loop.h"
+#include "vmm/timings.h"
 
 #define CID 3
 #define RXQ VSOCK_QUEUE_RX
@@ -191,7 +192,7 @@ static void no_packet(struct fixture *f, int ms)
 static void expire_after(struct fixture *f, uint64_t ms)
 {
 	pthread_mutex_lock(&f->t.dev.lock);
-	vsock_expire(f->vs, vsock_now_ns() + ms * 1000000ULL);
+	vsock_expire(f->vs, timings_now() + ms * 1000000ULL);
 	vsock_rx_process(f->vs);
 	pthread_mutex_unlock(&f->t.dev.lock);
 }
