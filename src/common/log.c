@@ -231,15 +231,20 @@ static int format_prefix(char *line, size_t size, enum log_level level, const ch
 
 void log_msg(enum log_level level, const char *func, const char *fmt, ...)
 {
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(level, func, fmt, ap);
+	va_end(ap);
+}
+
+void log_vmsg(enum log_level level, const char *func, const char *fmt, va_list ap)
+{
 	bool capture = level == LOG_ERROR && capture_buf && !capture_buf[0];
 	if ((level > log_threshold || log_off) && !capture)
 		return;
 	char line[LOG_LINE_MAX + 2];
 	int n = format_prefix(line, LOG_LINE_MAX, level, func);
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(line + n, LOG_LINE_MAX - (size_t)n, fmt, ap);
-	va_end(ap);
 	if (capture)
 		snprintf(capture_buf, capture_len, "%s", line + n);
 	if (level > log_threshold || log_off)

@@ -9,6 +9,7 @@
 #ifndef ARGON_COMMON_LOG_H
 #define ARGON_COMMON_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,35 @@ void log_capture_end(void);
 
 void log_msg(enum log_level level, const char *func, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+void log_vmsg(enum log_level level, const char *func, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+/* What a guest can trigger at will (a refused register write, a broken ring) is
+ * logged through a limiter, one per device and reason, kept for the VM's lifetime
+ * (a device reset must not renew it): each lets LOG_LIMIT_BURST lines through per
+ * LOG_LIMIT_WINDOW_MS, and all limiters of the process together LOG_LIMIT_PROCESS
+ * lines per window, so no guest writes more than a few lines a second to the host's
+ * log however many devices it floods. The next line a limiter lets through says how
+ * many it held back; every held line is counted (log_lines_suppressed, a metric).
+ * Zero-initialised is ready. */
+#define LOG_LIMIT_WINDOW_MS 1000
+#define LOG_LIMIT_BURST 3
+#define LOG_LIMIT_PROCESS 5
+struct log_limit {
+	uint64_t window_ns; /* CLOCK_MONOTONIC start of the limiter's window */
+	uint32_t lines;	    /* let through in that window */
+	uint64_t held;	    /* held back since the last line let through */
+};
+void log_limited(struct log_limit *limit, enum log_level level, const char *func,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The decision alone, at time now_ns (tests): true to log, with *held set to the
+ * lines held back before this one. */
+bool log_limit_allow(struct log_limit *limit, uint64_t now_ns, uint64_t *held);
+/* Lines held back by every limiter of the process so far. */
+uint64_t log_lines_suppressed(void);
+
+#define log_warn_limited(limit, ...) log_limited(limit, LOG_WARN, __func__, __VA_ARGS__)
 
 #define log_error(...) log_msg(LOG_ERROR, __func__, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __func__, __VA_ARGS__)

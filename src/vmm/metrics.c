@@ -37,7 +37,7 @@ enum family_id {
 	F_BALLOON_TARGET, F_BALLOON_ACTUAL,
 	F_THROTTLED,
 	F_API_REQUESTS, F_API_ERRORS, F_API_REFUSED,
-	F_LOG_DROPPED, F_METRICS_WRITTEN, F_METRICS_DROPPED,
+	F_LOG_DROPPED, F_LOG_SUPPRESSED, F_METRICS_WRITTEN, F_METRICS_DROPPED,
 	F_COUNT
 };
 
@@ -156,6 +156,9 @@ static const struct family {
 			NULL, NULL, false),
 	[F_LOG_DROPPED] = FAMILY("argon_log_lines_dropped_total", "counter",
 			"Log lines lost to a full buffer or a refusing destination",
+			NULL, NULL, false),
+	[F_LOG_SUPPRESSED] = FAMILY("argon_log_lines_suppressed_total", "counter",
+			"Log lines a guest triggered that the rate limits held back",
 			NULL, NULL, false),
 	[F_METRICS_WRITTEN] = FAMILY("argon_metrics_lines_written_total", "counter",
 			"JSON lines written to the metrics file",
@@ -426,6 +429,7 @@ static void collect_counters(struct sample_set *set, struct vmm *v)
 	add(set, F_API_REFUSED, NULL, NULL,
 	    __atomic_load_n(&m->api_connections_refused, __ATOMIC_RELAXED));
 	add(set, F_LOG_DROPPED, NULL, NULL, log_lines_dropped());
+	add(set, F_LOG_SUPPRESSED, NULL, NULL, log_lines_suppressed());
 	add(set, F_METRICS_WRITTEN, NULL, NULL, m->lines_written);
 	add(set, F_METRICS_DROPPED, NULL, NULL, m->lines_dropped);
 }
