@@ -16,6 +16,10 @@ static void acpi_pm_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t 
 		data[i] = 0; /* never asleep, no wake status */
 }
 
+/* A guest can write the sleep register in a loop: one VM per process, so one
+ * limiter for the process is one for the device. */
+static struct log_limit sleep_type_log;
+
 static void acpi_pm_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len)
 {
 	struct vm *vm = opaque;
@@ -25,8 +29,9 @@ static void acpi_pm_write(void *opaque, uint64_t offset, const uint8_t *data, ui
 			log_info("guest powered off (ACPI S5)");
 			vm_request_stop(vm, EXIT_GUEST_OK);
 		} else {
-			log_warn("guest asked for sleep type %u, which argon does not offer; "
-				 "ignored", SLEEP_CONTROL_SLP_TYP(data[0]));
+			log_warn_limited(&sleep_type_log,
+					 "guest asked for sleep type %u, which argon does not offer; "
+					 "ignored", SLEEP_CONTROL_SLP_TYP(data[0]));
 		}
 	} else if (port == LAYOUT_PORT_ACPI_RESET && data[0] == LAYOUT_ACPI_RESET_VALUE) {
 		log_info("guest reset through the ACPI reset register");

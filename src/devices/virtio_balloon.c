@@ -60,7 +60,7 @@ struct virtio_balloon {
 
 static bool balloon_running(const struct virtio_balloon *b)
 {
-	return b->active && !(b->dev->status & VIRTIO_STATUS_NEEDS_RESET);
+	return b->active && virtio_device_running(b->dev);
 }
 
 /* ---- Inflate and deflate (5.5.6.1, 5.5.6.2) ---- */

@@ -608,8 +608,7 @@ static bool blk_can_take(struct virtio_blk *blk)
 static bool blk_running(const struct virtio_blk *blk)
 {
 	const struct virtio_device *dev = blk->dev;
-	return (dev->status & VIRTIO_STATUS_DRIVER_OK) &&
-	       !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->queues[0].ready;
+	return virtio_device_running(dev) && dev->queues[0].ready;
 }
 
 /* A batch of reads big enough to stream (STREAM_READ_BYTES): start it now and

@@ -90,7 +90,7 @@ struct virtio_net {
 
 static bool net_running(const struct virtio_net *net)
 {
-	return net->active && !(net->dev->status & VIRTIO_STATUS_NEEDS_RESET);
+	return net->active && virtio_device_running(net->dev);
 }
 
 /* The tap is polled only while frames can go somewhere: not while the guest has
@@ -547,7 +547,8 @@ static int net_activate(struct virtio_device *dev)
 {
 	struct virtio_net *net = dev->backend;
 	if (!virtio_has_feature(dev, VIRTIO_F_VERSION_1)) {
-		log_error("%s: the driver did not accept VERSION_1", net->id);
+		virtio_warn(dev, VIRTIO_LOG_DEVICE, "%s: the driver did not accept VERSION_1",
+			    net->id);
 		return -EINVAL; /* 5.1.6: our header layout is the 1.x one */
 	}
 	if (!net->dev) {

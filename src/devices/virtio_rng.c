@@ -144,7 +144,7 @@ static void rng_process(struct virtio_rng *rng)
 
 static bool rng_running(const struct virtio_rng *rng)
 {
-	return rng->active && !(rng->dev->status & VIRTIO_STATUS_NEEDS_RESET);
+	return rng->active && virtio_device_running(rng->dev);
 }
 
 static void on_timer(void *opaque, uint32_t events)

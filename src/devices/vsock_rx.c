@@ -15,8 +15,7 @@
 bool vsock_queues_usable(const struct vsock *vs)
 {
 	const struct virtio_device *dev = vs->dev;
-	return vs->active && dev && (dev->status & VIRTIO_STATUS_DRIVER_OK) &&
-	       !(dev->status & VIRTIO_STATUS_NEEDS_RESET);
+	return vs->active && dev && virtio_device_running(dev);
 }
 
 static uint32_t rx_write_hdr(struct vsock *vs, const struct vsock_hdr *h)

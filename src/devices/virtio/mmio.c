@@ -102,8 +102,9 @@ static void write_queue_field(struct virtio_device *dev, uint64_t reg, uint32_t 
 	if (!vq)
 		return;
 	if (vq->ready) {
-		log_warn("%s: queue %u changed while ready (register 0x%llx); ignored",
-			 dev->ops->name, dev->queue_sel, (unsigned long long)reg);
+		virtio_warn(dev, VIRTIO_LOG_QUEUE_LAYOUT,
+			    "queue %u changed while ready (register 0x%llx); ignored", dev->queue_sel,
+			    (unsigned long long)reg);
 		return;
 	}
 	uint64_t *field = reg < REG_QUEUE_DRIVER_LOW   ? &vq->desc_gpa
@@ -136,9 +137,10 @@ static void set_queue_ready(struct virtio_device *dev, uint32_t v)
 	bool event_idx = virtio_has_feature(dev, VIRTIO_F_EVENT_IDX);
 	bool indirect = virtio_has_feature(dev, VIRTIO_F_INDIRECT_DESC);
 	if (virtq_activate(vq, &dev->vm->mem, event_idx, indirect))
-		log_warn("%s: queue %u refused: size %u must be a power of two up to %u and the "
-			 "rings aligned inside guest RAM", dev->ops->name, dev->queue_sel, vq->size,
-			 dev->ops->queue_max_size);
+		virtio_warn(dev, VIRTIO_LOG_QUEUE_REFUSED,
+			    "queue %u refused: size %u must be a power of two up to %u and the "
+			    "rings aligned inside guest RAM", dev->queue_sel, vq->size,
+			    dev->ops->queue_max_size);
 }
 
 static void reset_device(struct virtio_device *dev)
@@ -164,29 +166,54 @@ static void kick_all_queues(struct virtio_device *dev)
 			log_debug("%s: kick queue %u: %m", dev->ops->name, q);
 }
 
+/* 3.1.1: the features are acceptable when VERSION_1 is among them and none was
+ * not offered. */
+static bool features_acceptable(const struct virtio_device *dev)
+{
+	return !(dev->driver_features & ~dev->device_features) &&
+	       virtio_has_feature(dev, VIRTIO_F_VERSION_1);
+}
+
+/* 3.1.1: the device starts only on DRIVER_OK after FEATURES_OK was accepted, and
+ * never after the driver set FAILED; otherwise it needs a reset (2.1.2). */
+static void start_device(struct virtio_device *dev)
+{
+	if (!(dev->status & VIRTIO_STATUS_FEATURES_OK)) {
+		virtio_set_needs_reset(dev, "DRIVER_OK without accepted features (FEATURES_OK)");
+		return;
+	}
+	if (dev->status & VIRTIO_STATUS_FAILED) {
+		virtio_warn(dev, VIRTIO_LOG_STATUS, "DRIVER_OK after FAILED; not started");
+		return;
+	}
+	if (dev->ops->activate && dev->ops->activate(dev))
+		virtio_set_needs_reset(dev, "the device could not start");
+	else
+		kick_all_queues(dev);
+}
+
+/* 2.1: the driver sets status bits one by one and clears them only by writing 0 (a
+ * reset); DEVICE_NEEDS_RESET is the device's alone to set. */
 static void write_status(struct virtio_device *dev, uint32_t v)
 {
 	if (v == 0) {
 		reset_device(dev);
 		return;
 	}
-	uint32_t added = v & ~dev->status;
-	if ((added & VIRTIO_STATUS_FEATURES_OK) &&
-	    ((dev->driver_features & ~dev->device_features) ||
-	     !virtio_has_feature(dev, VIRTIO_F_VERSION_1))) {
+	uint32_t added = v & 0xff & ~(uint32_t)VIRTIO_STATUS_NEEDS_RESET & ~dev->status;
+	if ((added & VIRTIO_STATUS_FEATURES_OK) && !features_acceptable(dev)) {
 		/* 3.1.1: leaving FEATURES_OK clear tells the driver we refuse them. */
-		log_warn("%s: driver features 0x%llx refused (offered 0x%llx, VERSION_1 required)",
-			 dev->ops->name, (unsigned long long)dev->driver_features,
-			 (unsigned long long)dev->device_features);
-		v &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK;
+		virtio_warn(dev, VIRTIO_LOG_FEATURES,
+			    "driver features 0x%llx refused (offered 0x%llx, VERSION_1 required)",
+			    (unsigned long long)dev->driver_features,
+			    (unsigned long long)dev->device_features);
+		added &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK;
 	}
-	dev->status = (dev->status | v) & 0xff;
-	if (added & VIRTIO_STATUS_DRIVER_OK) {
-		if (dev->ops->activate && dev->ops->activate(dev))
-			virtio_set_needs_reset(dev, "the device could not start");
-		else
-			kick_all_queues(dev);
-	}
+	dev->status |= added;
+	if (added & VIRTIO_STATUS_FAILED)
+		log_debug("%s: the driver gave up (FAILED)", dev->ops->name);
+	if (added & VIRTIO_STATUS_DRIVER_OK)
+		start_device(dev);
 }
 
 static void write_register(struct virtio_device *dev, uint64_t reg, uint32_t v)
@@ -282,8 +309,7 @@ static void on_queue_notify(void *opaque, uint32_t events)
 	pthread_mutex_lock(&dev->lock);
 	dev->notifies++;
 	struct virtq *vq = &dev->queues[ctx->queue];
-	if ((dev->status & VIRTIO_STATUS_DRIVER_OK) && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) &&
-	    vq->ready && dev->ops->queue_notify)
+	if (virtio_device_running(dev) && vq->ready && dev->ops->queue_notify)
 		dev->ops->queue_notify(dev, ctx->queue);
 	pthread_mutex_unlock(&dev->lock);
 }
@@ -413,7 +439,15 @@ void virtio_set_needs_reset(struct virtio_device *dev, const char *why)
 {
 	if (dev->status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
-	log_warn("%s: %s: device needs reset", dev->ops->name, why);
+	const struct virtq *broken = NULL;
+	for (uint32_t q = 0; q < dev->ops->num_queues && !broken; q++)
+		if (dev->queues[q].broken && dev->queues[q].broken_why)
+			broken = &dev->queues[q];
+	if (broken)
+		virtio_warn(dev, VIRTIO_LOG_NEEDS_RESET, "%s (queue %u: %s): device needs reset", why,
+			    (unsigned)(broken - dev->queues), broken->broken_why);
+	else
+		virtio_warn(dev, VIRTIO_LOG_NEEDS_RESET, "%s: device needs reset", why);
 	dev->status |= VIRTIO_STATUS_NEEDS_RESET;
 	raise_interrupt(dev, INTERRUPT_CONFIG_CHANGE); /* 2.1.2 */
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/log.h"
 #include "devices/virtio/virtqueue.h"
 
 struct vm;
@@ -65,6 +66,17 @@ struct virtio_device_ops {
 	void (*destroy)(struct virtio_device *dev);
 };
 
+/* Warnings a driver can trigger, each rate-limited per device (common/log.h). */
+enum virtio_log_reason {
+	VIRTIO_LOG_QUEUE_LAYOUT,   /* ring address or size written while the queue is ready */
+	VIRTIO_LOG_QUEUE_REFUSED,  /* QueueReady refused: size or ring addresses */
+	VIRTIO_LOG_FEATURES,	   /* FEATURES_OK refused */
+	VIRTIO_LOG_STATUS,	   /* DRIVER_OK out of order, FAILED */
+	VIRTIO_LOG_NEEDS_RESET,	   /* the device stopped until the driver resets it */
+	VIRTIO_LOG_DEVICE,	   /* the device's own request errors */
+	VIRTIO_LOG_REASONS
+};
+
 struct virtio_notify_ctx {
 	struct virtio_device *dev;
 	uint32_t queue;
@@ -90,7 +102,24 @@ struct virtio_device {
 	struct virtio_notify_ctx notify_ctx[VIRTIO_MAX_QUEUES];
 	int irq_fd;			   /* irqfd on gsi */
 	uint64_t notifies, interrupts;	   /* counted for metrics */
+	/* Kept across device resets, so a driver cannot renew them. */
+	struct log_limit log_limits[VIRTIO_LOG_REASONS];
 };
+
+/* A warning the driver caused, named by device and rate-limited per reason. */
+#define virtio_warn(dev, reason, fmt, ...)                                           \
+	log_limited(&(dev)->log_limits[reason], LOG_WARN, __func__, "%s: " fmt,        \
+		    (dev)->ops->name, ##__VA_ARGS__)
+
+/* True while the device may use its queues: the driver accepted the features
+ * (FEATURES_OK) and set DRIVER_OK, has not given up (FAILED), and the device does
+ * not need a reset (virtio 1.2, 2.1 and 3.1.1). */
+static inline bool virtio_device_running(const struct virtio_device *dev)
+{
+	const uint32_t need = VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK;
+	const uint32_t stop = VIRTIO_STATUS_FAILED | VIRTIO_STATUS_NEEDS_RESET;
+	return (dev->status & (need | stop)) == need;
+}
 
 /* True when the driver accepted feature bit `bit`. */
 static inline bool virtio_has_feature(const struct virtio_device *dev, unsigned bit)

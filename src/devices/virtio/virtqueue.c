@@ -90,6 +90,7 @@ int virtq_activate(struct virtq *vq, struct guest_mem *mem, bool event_idx, bool
 	vq->last_avail_idx = vq->used_idx = 0;
 	vq->signalled_valid = false;
 	vq->broken = false;
+	vq->broken_why = NULL;
 	vq->ready = true;
 	return 0;
 }
@@ -101,11 +102,13 @@ void virtq_reset(struct virtq *vq)
 	vq->size = max;
 }
 
+/* Not logged here: the device then sets NEEDS_RESET, which logs through its rate
+ * limit with this reason (a guest that breaks and resets a ring in a loop must not
+ * flood the host's log). */
 static int ring_broken(struct virtq *vq, const char *why)
 {
 	if (!vq->broken)
-		log_warn("virtqueue at 0x%llx: %s; the device needs a reset",
-			 (unsigned long long)vq->desc_gpa, why);
+		vq->broken_why = why;
 	vq->broken = true;
 	return -EIO;
 }

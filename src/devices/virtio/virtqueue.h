@@ -47,6 +47,7 @@ struct virtq {
 	uint16_t signalled_used; /* used_idx when the driver was last interrupted */
 	bool signalled_valid;
 	bool broken; /* the driver broke the ring's rules: the device needs a reset */
+	const char *broken_why; /* which rule, for the device's NEEDS_RESET line */
 };
 
 /* Checks size and ring addresses (alignment, inside RAM) and maps the rings. Returns 0
