@@ -48,6 +48,7 @@ void vsock_pass_end(struct vsock *vs)
 {
 	if (--vs->pass_depth)
 		return;
+	vsock_conn_reap(vs); /* nothing walks a connection any more */
 	uint32_t pending = vs->used_pending;
 	vs->used_pending = 0;
 	if (pending && vs->dev)

@@ -17,6 +17,16 @@
  * VSOCK_MAX_CONNS streams all full (256 MiB), needs a guest and hosts that both
  * keep it so.
  *
+ * Lifetime: a connection is owned by its slot in vs->conns. A device pass (one
+ * vsock_pass_begin/end bracket: a queue notification, an event-loop wakeup) walks
+ * connections through pointers, and anything in it may end a stream (a host hang-up
+ * met while reading, a guest RST, a timeout), so vsock_conn_free during a pass only
+ * retires the connection: out of the hash and the rx list, its socket closed, its
+ * gathered tx bytes dropped, state DEAD (every entry point ignores it), its slot
+ * still held so no new stream takes it; the memory is released when the outermost
+ * pass ends (vsock_conn_reap). Outside a pass nothing holds a connection and it is
+ * released at once.
+ *
  * Locking: everything runs under dev->lock, on the event loop thread, except reset
  * and read_config (vCPU threads, lock held too). The device's sockets live in its own
  * epoll set, which the VM's event loop watches as one fd, so a vCPU thread may close
@@ -130,6 +140,7 @@ enum vsock_conn_state {
 	VSOCK_CONN_ESTABLISHED,
 	VSOCK_CONN_CLOSING,	    /* we sent SHUTDOWN both ways; the guest's RST awaited */
 	VSOCK_CONN_RST_PENDING,	    /* host side closed; an RST is owed to the guest */
+	VSOCK_CONN_DEAD,	    /* freed during a pass: released when the pass ends */
 };
 
 /* Packets a connection owes the guest, sent in this order of priority. */
@@ -206,7 +217,9 @@ struct vsock {
 	bool timer_armed, listen_paused, tx_stalled, tx_more;
 	struct vsock_conn *conns[VSOCK_MAX_CONNS];
 	uint32_t gens[VSOCK_MAX_CONNS];
-	uint32_t nconns, ndeadlines;
+	uint32_t nconns, ndeadlines; /* nconns counts DEAD ones until they are reaped */
+	uint16_t dead[VSOCK_MAX_CONNS]; /* slots of DEAD connections */
+	uint32_t ndead;
 	int32_t buckets[VSOCK_HASH_SIZE];
 	int32_t rx_head, rx_tail; /* connections owing the guest packets, round robin */
 	struct { uint32_t host_port, guest_port; } rst[VSOCK_RST_QUEUE];
@@ -248,7 +261,10 @@ void vsock_used(struct vsock *vs, uint32_t q);
 
 /* vsock_conn.c: the connection table. */
 struct vsock_conn *vsock_conn_new(struct vsock *vs, int fd, enum vsock_conn_state state);
+/* Ends the stream: at once outside a pass, at the pass's end inside one (above). */
 void vsock_conn_free(struct vsock *vs, struct vsock_conn *c);
+/* Releases the connections freed during the pass that just ended. */
+void vsock_conn_reap(struct vsock *vs);
 struct vsock_conn *vsock_conn_lookup(struct vsock *vs, uint32_t host_port, uint32_t guest_port);
 struct vsock_conn *vsock_conn_by_tag(struct vsock *vs, uint64_t tag);
 uint64_t vsock_conn_tag(const struct vsock_conn *c);

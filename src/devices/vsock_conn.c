@@ -47,7 +47,7 @@ struct vsock_conn *vsock_conn_by_tag(struct vsock *vs, uint64_t tag)
 	if (id < VSOCK_TAG_CONN0 || id - VSOCK_TAG_CONN0 >= VSOCK_MAX_CONNS)
 		return NULL;
 	struct vsock_conn *c = vs->conns[id - VSOCK_TAG_CONN0];
-	return c && c->gen == (uint32_t)(tag >> 32) ? c : NULL;
+	return c && c->gen == (uint32_t)(tag >> 32) && c->state != VSOCK_CONN_DEAD ? c : NULL;
 }
 
 struct vsock_conn *vsock_conn_lookup(struct vsock *vs, uint32_t host_port, uint32_t guest_port)
@@ -114,6 +114,8 @@ static void rx_list_del(struct vsock *vs, struct vsock_conn *c)
 
 void vsock_conn_want(struct vsock *vs, struct vsock_conn *c, uint32_t packets)
 {
+	if (c->state == VSOCK_CONN_DEAD)
+		return;
 	c->pending |= packets;
 	if (c->in_rx_list || !c->pending)
 		return;
@@ -163,25 +165,57 @@ static void conn_close_fd(struct vsock *vs, struct vsock_conn *c)
 	c->fd = -1;
 }
 
-void vsock_conn_free(struct vsock *vs, struct vsock_conn *c)
+/* Everything but the memory: after this nothing reaches c (not hashed, not in the rx
+ * list, no deadline, no socket) and the bytes gathered for it are not written. Its
+ * gathered chains stay in the batch, to be given back to the guest. */
+static void conn_retire(struct vsock *vs, struct vsock_conn *c)
 {
-	if (vs->txb.c == c)
-		vs->txb.c = NULL; /* its gathered bytes go with it; the chains still go back */
+	if (vs->txb.c == c) {
+		vs->txb.c = NULL;
+		vs->txb.bytes = 0;
+		vs->txb.niov = 0;
+	}
 	conn_unhash(vs, c);
 	rx_list_del(vs, c);
 	vsock_conn_clear_deadline(vs, c);
 	conn_close_fd(vs, c);
 	vsock_ring_free(&c->ring);
+	c->state = VSOCK_CONN_DEAD;
+	c->pending = 0;
+}
+
+static void conn_release(struct vsock *vs, struct vsock_conn *c)
+{
 	vs->conns[c->slot] = NULL;
 	vs->nconns--;
 	free(c);
 }
 
+void vsock_conn_free(struct vsock *vs, struct vsock_conn *c)
+{
+	if (c->state == VSOCK_CONN_DEAD)
+		return; /* already waiting for the end of the pass */
+	conn_retire(vs, c);
+	if (vs->pass_depth)
+		vs->dead[vs->ndead++] = (uint16_t)c->slot; /* one entry per slot: fits */
+	else
+		conn_release(vs, c);
+}
+
+void vsock_conn_reap(struct vsock *vs)
+{
+	while (vs->ndead)
+		conn_release(vs, vs->conns[vs->dead[--vs->ndead]]);
+}
+
 void vsock_conn_free_all(struct vsock *vs)
 {
+	vsock_conn_reap(vs);
 	for (uint32_t i = 0; i < VSOCK_MAX_CONNS; i++)
-		if (vs->conns[i])
-			vsock_conn_free(vs, vs->conns[i]);
+		if (vs->conns[i]) {
+			conn_retire(vs, vs->conns[i]);
+			conn_release(vs, vs->conns[i]);
+		}
 	vs->rst_head = vs->rst_count = 0;
 }
 
@@ -266,6 +300,8 @@ void vsock_conn_credit_check(struct vsock *vs, struct vsock_conn *c)
 
 void vsock_conn_reset(struct vsock *vs, struct vsock_conn *c, const char *why)
 {
+	if (c->state == VSOCK_CONN_DEAD)
+		return;
 	log_debug("vsock: host port %u, guest port %u: reset: %s", c->host_port, c->guest_port,
 		  why);
 	conn_close_fd(vs, c);
@@ -297,6 +333,8 @@ void vsock_conn_shutdown_local(struct vsock *vs, struct vsock_conn *c, uint32_t 
 
 void vsock_conn_host_gone(struct vsock *vs, struct vsock_conn *c)
 {
+	if (c->state == VSOCK_CONN_DEAD)
+		return;
 	c->host_hup = true;
 	if (c->in_epoll)
 		epoll_ctl(vs->epfd, EPOLL_CTL_DEL, c->fd, NULL);
