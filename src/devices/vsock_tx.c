@@ -164,7 +164,13 @@ static bool tx_rw(struct vsock *vs, struct vsock_conn *c, const struct vsock_hdr
 		vsock_conn_reset(vs, c, "data on a stream shut for sending");
 		return false;
 	}
-	if (h->len > vsock_ring_room(&c->ring) - batched(vs, c)) {
+	/* 5.10.6.3: the guest may have in flight at most the buf_alloc we advertised
+	 * less what it has not been told we forwarded (fwd_cnt_sent, not fwd_cnt: what
+	 * the host read since our last header is room the guest has not been given).
+	 * That bound also keeps the ring and the batch within VSOCK_BUF_ALLOC. */
+	uint32_t unacked = c->rx_from_guest - c->fwd_cnt_sent;
+	if (unacked > VSOCK_BUF_ALLOC || h->len > VSOCK_BUF_ALLOC - unacked ||
+	    h->len > vsock_ring_room(&c->ring) - batched(vs, c)) {
 		vs->stats.credit_violations++;
 		vsock_conn_reset(vs, c, "the guest sent more than its credit");
 		return false;
@@ -212,8 +218,11 @@ static bool tx_open(struct vsock *vs, struct vsock_conn *c, const struct vsock_h
 	case VSOCK_OP_CREDIT_REQUEST:
 		vsock_conn_want(vs, c, VSOCK_P_CREDIT_UPDATE);
 		break;
-	default: /* REQUEST or RESPONSE on an open stream */
-		vsock_conn_reset(vs, c, "REQUEST or RESPONSE on an open stream");
+	default:
+		/* REQUEST or RESPONSE on an open stream: 5.10.6.5 gives them no meaning
+		 * there. Dropped, as Linux's transport does in its connected state: a
+		 * duplicate neither ends the stream nor loses the RESPONSE we owe. */
+		tx_drop(vs, "REQUEST or RESPONSE on an open stream");
 		break;
 	}
 	return false;
@@ -267,6 +276,15 @@ bool vsock_tx_packet(struct vsock *vs, const struct virtq_chain *chain)
 	 * (a SHUTDOWN or RST must follow the bytes sent before it). */
 	if (vs->txb.c && (c != vs->txb.c || h.op != VSOCK_OP_RW))
 		vsock_tx_flush(vs);
+	if (c && !c->guest_knows) {
+		/* A host-initiated stream whose REQUEST the guest has not been given does
+		 * not exist for the guest (5.10.6.5: a stream begins with the REQUEST), so
+		 * a packet naming it, with a port guessed or remembered, is answered as
+		 * one for no stream and cannot move it along. */
+		if (h.op != VSOCK_OP_RST)
+			vsock_rst_reply(vs, h.dst_port, h.src_port);
+		return false;
+	}
 	if (c)
 		return tx_conn(vs, c, &h, chain);
 	if (h.op == VSOCK_OP_REQUEST)

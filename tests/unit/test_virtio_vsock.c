@@ -810,6 +810,64 @@ static void guest_overrunning_credit_is_reset(void **state)
 	close(listener);
 }
 
+/* 5.10.6.3: the credit is what the device advertised, not what it could take. The
+ * device is given no rx buffers after its RESPONSE, so it cannot tell the guest that
+ * the host read anything: 256 KiB is all the guest may send, however fast the host
+ * reads. */
+static void credit_is_what_was_advertised_not_what_was_read(void **state)
+{
+	struct fixture *f = *state;
+	int listener = uds_listen_port(f, 1234);
+	struct gstream s = { .gport = 5000, .hport = 1234, .buf_alloc = 64 * 1024 };
+	post_rx(f, 1);
+	tx(f, &s, VSOCK_OP_REQUEST, 0, NULL, 0);
+	expect_packet(f, &s, VSOCK_OP_RESPONSE, NULL);
+	assert_int_equal(s.peer_buf_alloc, VSOCK_BUF_ALLOC);
+	int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	static uint8_t chunk[TX_DATA_MAX], sink[VSOCK_BUF_ALLOC];
+	memset(chunk, 'c', sizeof(chunk));
+	for (uint32_t sent = 0; sent < VSOCK_BUF_ALLOC; sent += sizeof(chunk)) {
+		tx(f, &s, VSOCK_OP_RW, 0, chunk, sizeof(chunk));
+		/* The host keeps up: the device's ring never fills. */
+		assert_int_equal(host_read(f, fd, sink, sizeof(chunk), WAIT_MS), sizeof(chunk));
+	}
+	assert_int_equal(f->vs->stats.credit_violations, 0);
+	tx(f, &s, VSOCK_OP_RW, 0, chunk, 1); /* one byte past the advertised credit */
+	assert_int_equal(f->vs->stats.credit_violations, 1);
+	assert_true(host_sees_eof(f, fd, WAIT_MS));
+	post_rx(f, 1);
+	expect_packet(f, &s, VSOCK_OP_RST, NULL);
+	close(fd);
+	close(listener);
+}
+
+/* A REQUEST repeated on a stream, before and after its RESPONSE went out, is dropped:
+ * the RESPONSE still comes and the stream carries data. */
+static void a_repeated_request_neither_resets_nor_loses_the_response(void **state)
+{
+	struct fixture *f = *state;
+	int listener = uds_listen_port(f, 1234);
+	struct gstream s = { .gport = 5000, .hport = 1234, .buf_alloc = 64 * 1024 };
+	tx(f, &s, VSOCK_OP_REQUEST, 0, NULL, 0); /* no rx buffer yet: RESPONSE owed */
+	tx(f, &s, VSOCK_OP_REQUEST, 0, NULL, 0);
+	fill_rx(f);
+	expect_packet(f, &s, VSOCK_OP_RESPONSE, NULL);
+	tx(f, &s, VSOCK_OP_REQUEST, 0, NULL, 0);
+	tx(f, &s, VSOCK_OP_RESPONSE, 0, NULL, 0);
+	no_packet(f, 20);
+	int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	tx(f, &s, VSOCK_OP_RW, 0, "still here", 10);
+	char buf[10];
+	assert_int_equal(host_read(f, fd, buf, sizeof(buf), WAIT_MS), sizeof(buf));
+	assert_memory_equal(buf, "still here", sizeof(buf));
+	assert_int_equal(f->vs->nconns, 1);
+	assert_int_equal(f->vs->stats.dropped, 3);
+	close(fd);
+	close(listener);
+}
+
 /* ---- batching: one writev per stream per tx pass, one readv for many rx buffers,
  * one interrupt per queue per pass ---- */
 
@@ -1204,6 +1262,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(host_that_never_reads_stops_the_guest_by_credit,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(guest_overrunning_credit_is_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(credit_is_what_was_advertised_not_what_was_read,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			a_repeated_request_neither_resets_nor_loses_the_response, setup, teardown),
 		cmocka_unit_test_setup_teardown(guest_packets_of_one_kick_go_out_in_one_writev,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(partial_writev_leaves_the_rest_in_the_ring, setup,
