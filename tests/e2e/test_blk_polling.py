@@ -8,6 +8,8 @@ import os
 import re
 import time
 
+import pytest
+
 from api_client import Api, metric
 from conftest import GUEST, needs_kvm
 
@@ -19,7 +21,12 @@ PROMPT = b"argon> "
 # else: a few ms of CPU a second. A loop that never stopped polling would take a
 # whole CPU.
 IDLE_CPU_MAX = 0.10
-ATTEMPTS = 3
+ATTEMPTS = 8
+# Polling pays only while a CPU is free (DESIGN.md): when the guest's vCPU waits
+# milliseconds for a CPU other processes hold, the loop rightly reads the gap as a
+# quiet guest and sleeps. A run whose VMM threads waited for a CPU this share of
+# its wall time or more says nothing about polling and is not judged.
+CONTENDED_SHARE = 0.25
 
 
 def vmm_cpu_seconds(pid):
@@ -27,6 +34,18 @@ def vmm_cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_wait_seconds(pid):
+    """Time all the process's threads spent runnable, waiting for a CPU (schedstat)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended meanwhile
+    return total / 1e9
 
 
 def poll_metrics(api):
@@ -47,21 +66,28 @@ def test_busy_disk_is_polled_and_idle_vm_sleeps(tmp_path, console):
     # Without polling every request at queue depth 1 is a kick; with it, almost none
     # on a quiet host, and 10-25% in the best of three runs with another process
     # spinning on one of the two CPUs (the loop loses its CPU mid-window, or the
-    # guest its own and goes quiet for a while). Load only adds kicks: the best of a
-    # few runs is judged, against half.
-    runs = []
+    # guest its own and goes quiet for a while). Load only adds kicks: the best of
+    # the runs the host left a CPU for is judged, against half.
+    runs, judged = [], []
     for _ in range(ATTEMPTS):
         c.buffer = b""  # this run's lines only
+        wait0, t0 = cpu_wait_seconds(c.proc.pid), time.monotonic()
         c.send(b"blk-bench 0 500 randread_qd1_iops\n")
         out = c.expect(b"interrupts")
+        share = (cpu_wait_seconds(c.proc.pid) - wait0) / (time.monotonic() - t0)
         m = re.search(r"blk-bench: requests (\d+) kicks (\d+)", out)
         assert m, out
         requests, kicks = int(m.group(1)), int(m.group(2))
         c.expect(PROMPT)
-        runs.append((requests, kicks))
-        if requests > 1000 and kicks < requests / 2:
-            break
-    assert any(r > 1000 and k < r / 2 for r, k in runs), runs
+        runs.append((requests, kicks, round(share, 2)))
+        if share < CONTENDED_SHARE:
+            judged.append((requests, kicks))
+            if requests > 1000 and kicks < requests / 2:
+                break
+    if not judged:
+        pytest.skip(f"the host kept the VMM waiting for a CPU in every run "
+                    f"(requests, kicks, share of time waiting): {runs}")
+    assert any(r > 1000 and k < r / 2 for r, k in judged), runs
     windows, seconds = poll_metrics(api)
     assert windows > 0 and seconds > 0, (windows, seconds)
 
