@@ -134,6 +134,27 @@ struct vsock_ring {
 	uint32_t head, len;
 };
 
+/* A stream's states and the packets each takes (virtio 1.2, 5.10.6.4-5.10.6.5),
+ * checked in vsock_tx.c (from the guest) and vsock_rx.c (to the guest):
+ *
+ * state                 from the guest                        to the guest
+ * HOST_CMD              - (not hashed: unreachable)           -
+ * HOST_CONNECTING,      none: the stream does not exist for   REQUEST (once an rx
+ *   REQUEST not sent    the guest; RST replied, RST ignored   buffer is posted)
+ * HOST_CONNECTING,      RESPONSE: ESTABLISHED, host gets OK;  -
+ *   REQUEST sent        RST: refused, host sees EOF;
+ *                       anything else: reset
+ * ESTABLISHED           RW within credit (beyond: reset),     RESPONSE (guest-opened,
+ *                       SHUTDOWN, CREDIT_UPDATE/REQUEST;      once), RW within the
+ *                       RST: freed; REQUEST/RESPONSE dropped  guest's credit,
+ *                                                             CREDIT_*, SHUTDOWN
+ * CLOSING               SHUTDOWN, CREDIT_*; RW dropped (we    SHUTDOWN, CREDIT_UPDATE
+ *                       shut both ways); RST: freed; timeout
+ *                       sends our RST
+ * RST_PENDING           RST: freed; anything else ignored     RST, then freed
+ * DEAD                  - (not hashed: unreachable)           -
+ *
+ * A packet naming no stream is answered with RST unless it is one (5.10.6.5). */
 enum vsock_conn_state {
 	VSOCK_CONN_HOST_CMD,	    /* host connected to uds_path; its CONNECT line awaited */
 	VSOCK_CONN_HOST_CONNECTING, /* REQUEST owed or sent to the guest; RESPONSE awaited */
