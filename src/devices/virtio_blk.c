@@ -556,17 +556,19 @@ static void blk_enqueue(struct virtio_blk *blk, struct blk_req *req)
 		blk_submit(blk, req);
 }
 
-/* 5.2.6.1: the status byte is the last byte of the last device-writable buffer; a
- * chain without one cannot even be failed, so it goes back empty and the driver is
- * told it broke the rules. Otherwise the request is answered at once (malformed,
- * unsupported, GET_ID) or started. */
+/* 5.2.6: the status byte is the last byte of the last device-writable buffer. A chain
+ * without one cannot even be failed: it goes back with nothing written (2.7.8.2: len
+ * 0) and is counted, and the device serves the next one, as every other malformed
+ * request fails alone; one bad chain must not take the disk away (no NEEDS_RESET).
+ * Otherwise the request is answered at once (malformed, unsupported, GET_ID) or
+ * started. */
 static void blk_take_chain(struct virtio_blk *blk, const struct virtq_chain *c)
 {
 	if (c->nwrite == 0) {
+		/* TODO(log_limited): warn, rate-limited: the guest can repeat this at will */
 		virtq_push(&blk->dev->queues[0], c->head, 0);
 		blk->pushed = true;
 		blk->stats.bad_requests++;
-		virtio_set_needs_reset(blk->dev, "virtio-blk request without a status byte");
 		return;
 	}
 	struct blk_req *req = req_get(blk);
