@@ -324,13 +324,19 @@ static int balloon_activate(struct virtio_device *dev)
 	return 0;
 }
 
+/* 2.4: everything the driver gave goes with it: its buffers (the rings are gone), the
+ * pages it says it holds, and its statistics (5.5.6.3), which the API would otherwise
+ * show as current until the next driver reports, or forever if it never does. The
+ * host's counters and the target stay. */
 static void balloon_reset(struct virtio_device *dev)
 {
 	struct virtio_balloon *b = dev->backend;
 	b->active = false;
-	b->stats_held = false; /* the rings are gone with the reset */
+	b->stats_held = false;
 	b->resume = 0;
 	b->actual = 0;
+	b->st.valid = 0;
+	memset(b->st.values, 0, sizeof(b->st.values));
 }
 
 static void balloon_queue_notify(struct virtio_device *dev, uint32_t q)

@@ -70,7 +70,7 @@ struct blk_req {
 	uint64_t sector;
 	uint64_t bytes; /* data bytes: for the rate limiter and the counters */
 	uint32_t type;
-	uint32_t used_len;
+	uint32_t written; /* data a success writes before the status byte: IN, GET_ID */
 	uint16_t head;
 	/* Merged requests: the first one's io carries them all, in merge->iov. */
 	struct blk_merge *merge;	 /* the first one's: its buffers; else NULL */
@@ -186,6 +186,7 @@ static uint8_t parse_data(struct virtio_blk *blk, const struct virtq_chain *c,
 		.iov = req->iov, .iovcnt = n, .sync = write_through,
 	};
 	req->bytes = len;
+	req->written = write ? 0 : len;
 	return BLK_S_PENDING;
 }
 
@@ -218,6 +219,7 @@ static uint8_t do_get_id(struct virtio_blk *blk, const struct virtq_chain *c,
 	if (c->write_len - 1 < VIRTIO_BLK_ID_BYTES)
 		return VIRTIO_BLK_S_IOERR;
 	virtq_chain_write(c, 0, blk->serial, VIRTIO_BLK_ID_BYTES);
+	req->written = VIRTIO_BLK_ID_BYTES;
 	blk->stats.get_id_ops++;
 	return VIRTIO_BLK_S_OK;
 }
@@ -315,13 +317,17 @@ static void req_put(struct virtio_blk *blk, struct blk_req *req)
 	blk->free_slots[blk->nfree++] = (uint16_t)(req - blk->reqs);
 }
 
-/* Sets the status byte and gives the chain back; used length is the whole writable
- * part (data for IN, then status), as the device may have written all of it. */
+/* Sets the status byte and gives the chain back. The used length is what the device
+ * wrote, never more (virtio 1.2, 2.7.8.2 and 2.7.14: len is a lower bound on the bytes
+ * written, which a driver may trust): a read's data or the ID only when the request
+ * succeeded, then the status byte; a failure, and every request that carries no data
+ * back, wrote the status byte alone. */
 static void blk_complete(struct virtio_blk *blk, struct blk_req *req, uint8_t status)
 {
 	if (!blk->dropping) {
 		*req->status = status;
-		virtq_push(&blk->dev->queues[0], req->head, req->used_len);
+		uint32_t len = (status == VIRTIO_BLK_S_OK ? req->written : 0) + 1;
+		virtq_push(&blk->dev->queues[0], req->head, len);
 		blk->pushed = true;
 	}
 	req_put(blk, req);
@@ -556,24 +562,26 @@ static void blk_enqueue(struct virtio_blk *blk, struct blk_req *req)
 		blk_submit(blk, req);
 }
 
-/* 5.2.6.1: the status byte is the last byte of the last device-writable buffer; a
- * chain without one cannot even be failed, so it goes back empty and the driver is
- * told it broke the rules. Otherwise the request is answered at once (malformed,
- * unsupported, GET_ID) or started. */
+/* 5.2.6: the status byte is the last byte of the last device-writable buffer. A chain
+ * without one cannot even be failed: it goes back with nothing written (2.7.8.2: len
+ * 0) and is counted, and the device serves the next one, as every other malformed
+ * request fails alone; one bad chain must not take the disk away (no NEEDS_RESET).
+ * Otherwise the request is answered at once (malformed, unsupported, GET_ID) or
+ * started. */
 static void blk_take_chain(struct virtio_blk *blk, const struct virtq_chain *c)
 {
 	if (c->nwrite == 0) {
+		/* TODO(log_limited): warn, rate-limited: the guest can repeat this at will */
 		virtq_push(&blk->dev->queues[0], c->head, 0);
 		blk->pushed = true;
 		blk->stats.bad_requests++;
-		virtio_set_needs_reset(blk->dev, "virtio-blk request without a status byte");
 		return;
 	}
 	struct blk_req *req = req_get(blk);
 	const struct virtq_buf *last = &c->bufs[c->nread + c->nwrite - 1];
 	req->head = c->head;
 	req->status = last->hva + last->len - 1;
-	req->used_len = c->write_len;
+	req->written = 0;
 	req->bytes = 0;
 	req->merge = NULL;
 	req->next_merged = NULL;

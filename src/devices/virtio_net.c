@@ -75,7 +75,7 @@ struct virtio_net {
 	uint8_t mac[6];
 	bool active;	  /* DRIVER_OK seen and not reset since */
 	bool mergeable;	  /* VIRTIO_NET_F_MRG_RXBUF negotiated */
-	bool guest_csum;  /* VIRTIO_NET_F_GUEST_CSUM negotiated */
+	unsigned offloads; /* TAP_OFFLOAD_*: what the driver takes on receive, and the tap makes */
 	bool polling;	  /* EPOLLIN interest on the tap */
 	bool tap_gone;	  /* EOF or hang-up: the tap is out of the loop for good */
 	bool read_error_logged;
@@ -366,6 +366,36 @@ static enum rx_result rx_deliver(struct virtio_net *net, bool *pushed)
 	return RX_DELIVERED;
 }
 
+/* 5.1.6.4.1: the driver is handed no offload it did not negotiate (offloads: what
+ * its activation gave the tap): no partial checksum without GUEST_CSUM, no GSO type
+ * without its GUEST_TSO feature (UDP and ECN are not offered). The tap builds each
+ * frame for the offloads set when it was queued, which may be those of the driver
+ * before a reset. */
+static bool rx_hdr_allowed(unsigned offloads, const struct virtio_net_hdr *h)
+{
+	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(offloads & TAP_OFFLOAD_CSUM))
+		return false;
+	switch (h->gso_type) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		return true;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		return offloads & TAP_OFFLOAD_TSO4;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		return offloads & TAP_OFFLOAD_TSO6;
+	default:
+		return false;
+	}
+}
+
+/* The header of the frame just read: a segment or a partial checksum the driver did
+ * not take cannot be fixed up here. */
+static bool rx_frame_allowed(const struct virtio_net *net)
+{
+	struct virtio_net_hdr hdr;
+	memcpy(&hdr, net->rx.frame, sizeof(hdr));
+	return rx_hdr_allowed(net->offloads, &hdr);
+}
+
 enum rx_read_result { RX_READ_FRAME, RX_READ_SKIPPED, RX_READ_EMPTY };
 
 /* The tap ended (a tap never does; a test's socket may): stop watching it. */
@@ -399,13 +429,12 @@ static enum rx_read_result rx_read(struct virtio_net *net)
 		net->read_error_logged = true;
 		return RX_READ_EMPTY;
 	}
-	if (n < NET_HDR_LEN + NET_ETH_HLEN) {
+	if (n < NET_HDR_LEN + NET_ETH_HLEN || !rx_frame_allowed(net)) {
 		net->stats.rx_dropped++;
 		return RX_READ_SKIPPED;
 	}
-	/* 5.1.6.4.1: without GUEST_CSUM, flags are zero (the tap may set DATA_VALID; with
-	 * no offloads it never hands out a partial checksum or a GSO frame). */
-	if (!net->guest_csum)
+	/* 5.1.6.4.1: without GUEST_CSUM, flags are zero (the tap may set DATA_VALID). */
+	if (!(net->offloads & TAP_OFFLOAD_CSUM))
 		net->rx.frame[offsetof(struct virtio_net_hdr, flags)] = 0;
 	net->rx.len = (uint32_t)n;
 	net->rx.off = 0;
@@ -556,11 +585,12 @@ static int net_activate(struct virtio_device *dev)
 		if (err)
 			return err;
 	}
-	int err = tap_set_offload(&net->tap, guest_offloads(dev));
+	unsigned offloads = guest_offloads(dev);
+	int err = tap_set_offload(&net->tap, offloads);
 	if (err)
 		return err;
+	net->offloads = offloads;
 	net->mergeable = virtio_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
-	net->guest_csum = virtio_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM);
 	net->active = true;
 	net->rx.waiting = false;
 	rx_set_polling(net);
@@ -568,7 +598,9 @@ static int net_activate(struct virtio_device *dev)
 }
 
 /* 2.4: a reset drops everything in flight; chains held for a frame are simply
- * forgotten (the rings are gone). */
+ * forgotten (the rings are gone). The offloads were the old driver's (5.1.6.4.1): the
+ * tap goes back to none, as when it was opened, so frames queued until the next
+ * driver says what it takes carry none (a failure leaves rx_hdr_allowed to drop them). */
 static void net_reset(struct virtio_device *dev)
 {
 	struct virtio_net *net = dev->backend;
@@ -581,6 +613,8 @@ static void net_reset(struct virtio_device *dev)
 	net->tx_pending = false;
 	net->active = false;
 	rx_set_polling(net);
+	net->offloads = 0;
+	tap_set_offload(&net->tap, 0);
 }
 
 static void net_queue_notify(struct virtio_device *dev, uint32_t q)

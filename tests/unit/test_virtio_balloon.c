@@ -312,6 +312,37 @@ static void stats_are_kept_and_rerequested(void **state)
 	used_is(f, STATSQ, head, 0);
 }
 
+/* The statistics are the driver's: after a reset (a reboot, another driver) the API
+ * shows none until the next driver reports, not the last one's as if they were
+ * current. The host's own counters go on. */
+static void a_reset_forgets_the_drivers_statistics(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *p;
+	uint64_t g = vtd_alloc(&f->t, 10, (void **)&p);
+	const uint16_t tag = VIRTIO_BALLOON_S_MEMFREE;
+	const uint64_t val = 4242;
+	memcpy(p, &tag, 2);
+	memcpy(p + 2, &val, 8);
+	struct vtd_buf b = { g, 10, false };
+	vtd_add_chain(&f->t, STATSQ, &b, 1);
+	vtd_kick(&f->t, STATSQ);
+	uint32_t actual = 100;
+	virtio_mmio_access(&f->t.dev, 0x100 + 4, (uint8_t *)&actual, 4, true);
+	struct virtio_balloon_stats s = stats(f);
+	assert_int_equal(s.valid, F(VIRTIO_BALLOON_S_MEMFREE));
+	assert_int_equal(s.actual_pages, 100);
+	pthread_mutex_lock(&f->t.dev.lock);
+	f->t.dev.ops->reset(&f->t.dev);
+	pthread_mutex_unlock(&f->t.dev.lock);
+	s = stats(f);
+	assert_int_equal(s.valid, 0);
+	assert_int_equal(s.values[VIRTIO_BALLOON_S_MEMFREE], 0);
+	assert_int_equal(s.actual_pages, 0);
+	assert_int_equal(s.reports, 1);
+	assert_int_equal(s.target_pages, 4 << 8);
+}
+
 /* PATCH /balloon/statistics: the interval changes; statistics cannot be switched on
  * or off after creation (Firecracker's rule: the queue exists or it does not). */
 static void stats_interval_changes_at_runtime(void **state)
@@ -343,6 +374,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(target_changes_at_runtime, setup, teardown),
 		cmocka_unit_test(a_target_beyond_ram_is_refused),
 		cmocka_unit_test_setup_teardown(stats_are_kept_and_rerequested, setup_stats,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_reset_forgets_the_drivers_statistics, setup_stats,
 						teardown),
 		cmocka_unit_test_setup_teardown(stats_interval_changes_at_runtime, setup_stats,
 						teardown),

@@ -343,14 +343,105 @@ static void short_header_is_an_io_error(void **state)
 	fixture_free(f);
 }
 
-static void chain_without_status_byte_needs_reset(void **state)
+/* A chain with no writable byte has nowhere for a status: it goes back with nothing
+ * written and counted, and the disk goes on serving (issue 8, finding 5). */
+static void chain_without_status_byte_fails_alone(void **state)
 {
 	struct fixture *f = rw_fixture(state);
 	void *d;
-	struct vtd_buf b[] = { { header(f, VIRTIO_BLK_T_OUT, 0), 16, false },
-			       { vtd_alloc(&f->t, 512, &d), 512, false } };
-	assert_int_equal(run_chain(f, b, 2), 0);
-	assert_true(f->t.dev.status & VIRTIO_STATUS_NEEDS_RESET);
+	struct vtd_buf out[] = { { header(f, VIRTIO_BLK_T_OUT, 0), 16, false },
+				 { vtd_alloc(&f->t, 512, &d), 512, false } };
+	assert_int_equal(run_chain(f, out, 2), 0);
+	struct vtd_buf in[] = { { header(f, VIRTIO_BLK_T_IN, 0), 16, false } };
+	assert_int_equal(run_chain(f, in, 1), 0);
+	assert_false(f->t.dev.status & VIRTIO_STATUS_NEEDS_RESET);
+	uint8_t buf[512];
+	assert_int_equal(blk_io(f, VIRTIO_BLK_T_IN, 0, buf, sizeof(buf)), VIRTIO_BLK_S_OK);
+	struct virtio_blk_stats s;
+	virtio_blk_get_stats(&f->t.dev, &s);
+	assert_int_equal(s.bad_requests, 2);
+	assert_int_equal(s.read_ops, 1);
+	assert_false(f->t.dev.status & VIRTIO_STATUS_NEEDS_RESET);
+	fixture_free(f);
+}
+
+/* One request of `type` whose chain has a device-writable area of `area` bytes (the
+ * status byte is its last); readable: the header and `payload` bytes. Returns the
+ * used length, the status in *st. */
+static uint32_t used_len_of(struct fixture *f, uint32_t type, uint64_t sector,
+			    const void *payload, uint32_t plen, uint32_t area, uint8_t *st)
+{
+	struct vtd_buf b[3] = { { header(f, type, sector), 16, false } };
+	int n = 1;
+	if (plen) {
+		void *p;
+		b[n++] = (struct vtd_buf){ vtd_alloc(&f->t, plen, &p), plen, false };
+		memcpy(p, payload, plen);
+	}
+	uint8_t *w;
+	b[n++] = (struct vtd_buf){ vtd_alloc(&f->t, area, (void **)&w), area, true };
+	w[area - 1] = UNTOUCHED;
+	uint32_t used = run_chain(f, b, n);
+	*st = w[area - 1];
+	return used;
+}
+
+/* 2.7.8.2: the used length is what the device wrote. A failed request of any kind
+ * wrote its status byte and nothing else, however big its writable area (a 1 GiB
+ * read that failed once claimed 1 GiB + 1). */
+static void failed_requests_report_the_status_byte_only(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	struct block_backend *bb = virtio_blk_block_backend(f->blk);
+	for (int op = 0; op < BLOCK_OP_COUNT; op++)
+		block_backend_inject_error(bb, (enum block_op)op, EIO);
+	struct virtio_blk_discard_write_zeroes seg = { 0, htole32(8), 0 };
+	const struct {
+		uint32_t type;
+		uint64_t sector;
+		uint32_t plen, area;
+		uint8_t status;
+	} reqs[] = {
+		{ VIRTIO_BLK_T_IN, 0, 0, 4096 + 1, VIRTIO_BLK_S_IOERR },	     /* host error */
+		{ VIRTIO_BLK_T_IN, SECTORS, 0, 4096 + 1, VIRTIO_BLK_S_IOERR },   /* past the end */
+		{ VIRTIO_BLK_T_OUT, 0, 0, 512 + 1, VIRTIO_BLK_S_IOERR },	     /* data writable */
+		{ VIRTIO_BLK_T_FLUSH, 0, 0, 512 + 1, VIRTIO_BLK_S_IOERR },
+		{ VIRTIO_BLK_T_GET_ID, 0, 0, 10 + 1, VIRTIO_BLK_S_IOERR },	     /* too short */
+		{ VIRTIO_BLK_T_DISCARD, 0, sizeof(seg), 512 + 1, VIRTIO_BLK_S_IOERR },
+		{ VIRTIO_BLK_T_WRITE_ZEROES, 0, sizeof(seg), 512 + 1, VIRTIO_BLK_S_IOERR },
+		{ 2, 0, 0, 512 + 1, VIRTIO_BLK_S_UNSUPP },
+	};
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		uint8_t st;
+		uint32_t used = used_len_of(f, reqs[i].type, reqs[i].sector, &seg, reqs[i].plen,
+					    reqs[i].area, &st);
+		assert_int_equal(st, reqs[i].status);
+		assert_int_equal(used, 1);
+	}
+	fixture_free(f);
+}
+
+/* A successful read wrote its data and status, GET_ID the 20 ID bytes and status
+ * (not the rest of a bigger buffer), and the rest the status byte alone. */
+static void successful_requests_report_what_they_wrote(void **state)
+{
+	struct fixture *f = rw_fixture(state);
+	struct virtio_blk_discard_write_zeroes seg = { 0, htole32(8), 0 };
+	uint8_t data[4096] = { 0 }, st;
+	assert_int_equal(used_len_of(f, VIRTIO_BLK_T_IN, 0, NULL, 0, 4096 + 1, &st), 4096 + 1);
+	assert_int_equal(st, VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len_of(f, VIRTIO_BLK_T_IN, SECTORS, NULL, 0, 1, &st), 1);
+	assert_int_equal(used_len_of(f, VIRTIO_BLK_T_GET_ID, 0, NULL, 0, 512 + 1, &st),
+			 VIRTIO_BLK_ID_BYTES + 1);
+	assert_int_equal(st, VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len_of(f, VIRTIO_BLK_T_OUT, 0, data, sizeof(data), 1, &st), 1);
+	assert_int_equal(used_len_of(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, 512 + 1, &st), 1);
+	assert_int_equal(st, VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len_of(f, VIRTIO_BLK_T_DISCARD, 0, &seg, sizeof(seg), 512 + 1, &st), 1);
+	assert_int_equal(st, VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len_of(f, VIRTIO_BLK_T_WRITE_ZEROES, 0, &seg, sizeof(seg), 512 + 1,
+				     &st), 1);
+	assert_int_equal(st, VIRTIO_BLK_S_OK);
 	fixture_free(f);
 }
 
@@ -448,9 +539,9 @@ static void huge_buffers_fail_alone(void **state)
 			       { status_buf(f, &st), 1, true } };
 	assert_int_equal(run_chain(f, b, 3), 0);
 	assert_int_equal(*st, UNTOUCHED);
-	/* Inside RAM but larger than the disk: IOERR. */
+	/* Inside RAM but larger than the disk: IOERR, and only the status was written. */
 	b[1] = (struct vtd_buf){ vtd_alloc(&f->t, 8 << 20, NULL), 8 << 20, true };
-	run_chain(f, b, 3);
+	assert_int_equal(run_chain(f, b, 3), 1);
 	assert_int_equal(*st, VIRTIO_BLK_S_IOERR);
 	/* The device still works. */
 	uint8_t buf[512];
@@ -1202,7 +1293,7 @@ static void a_failed_merged_read_fails_every_request(void **state)
 	assert_int_equal(submitted(f) - before, 1);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(*p[i].st, VIRTIO_BLK_S_IOERR);
-		assert_int_equal(p[i].used_len, 4096 + 1);
+		assert_int_equal(p[i].used_len, 1); /* the status byte, no data */
 	}
 	struct virtio_blk_stats st;
 	virtio_blk_get_stats(&f->t.dev, &st);
@@ -1235,9 +1326,12 @@ static void a_short_merged_read_completes_what_it_read(void **state)
 	kick_and_wait(f, p, 3, NULL);
 	assert_int_equal(submitted(f) - before, 1);
 	assert_int_equal(*p[0].st, VIRTIO_BLK_S_OK);
+	assert_int_equal(p[0].used_len, 4096 + 1);
 	assert_memory_equal(p[0].data, image, 4096);
-	assert_int_equal(*p[1].st, VIRTIO_BLK_S_IOERR);
-	assert_int_equal(*p[2].st, VIRTIO_BLK_S_IOERR);
+	for (int i = 1; i < 3; i++) {
+		assert_int_equal(*p[i].st, VIRTIO_BLK_S_IOERR);
+		assert_int_equal(p[i].used_len, 1); /* p[1] got half its data: not reported */
+	}
 	struct virtio_blk_stats st;
 	virtio_blk_get_stats(&f->t.dev, &st);
 	assert_int_equal(st.read_ops, 1);
@@ -1347,7 +1441,9 @@ int main(void)
 		BOTH(requests_held_by_the_rate_limiter_go_alone),
 		BOTH(get_id_returns_the_drive_id_nul_padded),
 		BOTH(short_header_is_an_io_error),
-		BOTH(chain_without_status_byte_needs_reset),
+		BOTH(chain_without_status_byte_fails_alone),
+		BOTH(failed_requests_report_the_status_byte_only),
+		BOTH(successful_requests_report_what_they_wrote),
 		BOTH(data_in_the_wrong_direction_is_an_io_error),
 		BOTH(sector_ranges_are_checked_without_overflow),
 		BOTH(partial_sectors_are_an_io_error),

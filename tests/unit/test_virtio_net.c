@@ -1,7 +1,8 @@
 /* virtio-net through the fake driver, with a SOCK_SEQPACKET socket standing in for
  * the tap (one frame per message, like a tap): transmit reaches the "tap", receive
  * fills buffers (mergeable across chains), the tap is left alone while the guest has
- * no buffers, hostile chains cost one frame, rate limiters park and resume work.
+ * no buffers, hostile chains cost one frame, offloads the driver did not take (or
+ * took before a reset) never reach it, rate limiters park and resume work.
  * When /dev/net/tun is usable the tap itself is checked too. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +15,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
 #include <linux/if_tun.h>
 #include <net/ethernet.h>
 #include <stdio.h>
@@ -404,6 +407,55 @@ static void rx_flags_need_guest_csum(void **state)
 	assert_int_equal(b2[0], 2);
 }
 
+/* The "host" sends one frame with the header given. */
+static void host_send_hdr(struct fixture *f, const struct virtio_net_hdr *hdr,
+			  const uint8_t *frame, uint32_t len)
+{
+	uint8_t msg[HDR + 256];
+	assert_true(len <= sizeof(msg) - HDR);
+	memcpy(msg, hdr, HDR);
+	memcpy(msg + HDR, frame, len);
+	assert_int_equal(send(f->host, msg, HDR + len, 0), (ssize_t)(HDR + len));
+}
+
+/* 5.1.6.4.1: the driver is never handed an offload it did not negotiate. A tap can
+ * still hold frames built for the offloads of the driver before a reset (a partial
+ * checksum, a TSO super-frame); they cannot be fixed up here, so they are dropped,
+ * and plain frames behind them arrive. */
+static void rx_offloads_the_driver_did_not_take_are_dropped(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[64], *b1, *b2;
+	fill_frame(frame, sizeof(frame), 3);
+	const struct virtio_net_hdr csum = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+					     .csum_start = 34, .csum_offset = 16 };
+	struct virtio_net_hdr tso4 = csum, udp = csum, plain = { 0 };
+	tso4.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	tso4.gso_size = 1448;
+	udp.gso_type = VIRTIO_NET_HDR_GSO_UDP;
+	uint16_t h1 = post_rx(f, 256, &b1);
+	host_send_hdr(f, &csum, frame, sizeof(frame)); /* no GUEST_CSUM */
+	host_send_hdr(f, &tso4, frame, sizeof(frame));
+	host_send_hdr(f, &plain, frame, sizeof(frame));
+	assert_int_equal(vtd_wait_used(&f->t, RXQ, 1000), 1);
+	used_is(f, RXQ, h1, HDR + sizeof(frame));
+	assert_memory_equal(b1, &plain, HDR - 2); /* all but num_buffers */
+	assert_int_equal(stats(f).rx_dropped, 2);
+	/* A driver with GUEST_CSUM but no GUEST_TSO4: checksums pass, segments do not. */
+	f->t.dev.driver_features |= F(VIRTIO_NET_F_GUEST_CSUM);
+	assert_int_equal(virtio_net_ops.activate(&f->t.dev), 0);
+	uint16_t h2 = post_rx(f, 256, &b2);
+	host_send_hdr(f, &tso4, frame, sizeof(frame));
+	host_send_hdr(f, &udp, frame, sizeof(frame));
+	host_send_hdr(f, &csum, frame, sizeof(frame));
+	assert_int_equal(vtd_wait_used(&f->t, RXQ, 1000), 1);
+	used_is(f, RXQ, h2, HDR + sizeof(frame));
+	assert_int_equal(b2[0], VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(b2[1], VIRTIO_NET_HDR_GSO_NONE);
+	assert_int_equal(stats(f).rx_dropped, 4);
+	assert_int_equal(stats(f).rx_packets, 2);
+}
+
 /* A runt from the tap (shorter than header + Ethernet header) never reaches the guest. */
 static void rx_runt_is_dropped(void **state)
 {
@@ -665,6 +717,51 @@ static int open_raw_tap(const char *name)
 	return fd;
 }
 
+/* An ethtool flag of the interface (ETHTOOL_GTSO, ETHTOOL_GTXCSUM): what the host's
+ * stack may hand the tap unsegmented or with a partial checksum. */
+static uint32_t ethtool_flag(const char *name, uint32_t cmd)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	struct ethtool_value ev = { .cmd = cmd };
+	struct ifreq ifr = { .ifr_data = (void *)&ev };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	assert_int_equal(ioctl(s, SIOCETHTOOL, &ifr), 0);
+	close(s);
+	return ev.data;
+}
+
+/* The offloads a driver negotiated go with it at reset: until the next driver says
+ * what it takes, the host's stack segments and checksums for the tap, or frames the
+ * next driver never negotiated would queue up for it meanwhile. */
+static void reset_takes_the_offloads_back(void **state)
+{
+	(void)state;
+	if (!can_tap())
+		skip();
+	char name[IFNAMSIZ];
+	tap_name(name, sizeof(name));
+	struct net_config cfg = { .iface_id = "eth0", .host_dev_name = name, .tap_fd = -1 };
+	struct tap tap;
+	assert_int_equal(tap_open(&tap, name), 0);
+	struct fixture f = { 0 };
+	assert_int_equal(virtio_net_backend_new(&cfg, &tap, &f.net), 0);
+	uint64_t feat = BASE_FEATURES | F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4);
+	assert_int_equal(vtd_init(&f.t, &virtio_net_ops, f.net, 16, feat, QSIZE), 0);
+	uint32_t tso = ethtool_flag(name, ETHTOOL_GTSO), csum = ethtool_flag(name, ETHTOOL_GTXCSUM);
+	pthread_mutex_lock(&f.t.dev.lock);
+	virtio_net_ops.reset(&f.t.dev);
+	pthread_mutex_unlock(&f.t.dev.lock);
+	uint32_t tso_after = ethtool_flag(name, ETHTOOL_GTSO);
+	uint32_t csum_after = ethtool_flag(name, ETHTOOL_GTXCSUM);
+	vtd_destroy(&f.t);
+	virtio_net_backend_free(f.net); /* the tap goes before a failure can leave it */
+	assert_int_equal(tso, 1);
+	assert_int_equal(csum, 1);
+	assert_int_equal(tso_after, 0);
+	assert_int_equal(csum_after, 0);
+}
+
 /* A tap opened by a parent (tap_fd) is adopted; one without IFF_VNET_HDR is refused. */
 static void tap_fd_from_a_parent_is_adopted(void **state)
 {
@@ -744,6 +841,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rx_frame_too_big_is_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(rx_runt_is_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(rx_flags_need_guest_csum, setup, teardown),
+		cmocka_unit_test_setup_teardown(rx_offloads_the_driver_did_not_take_are_dropped,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(rx_broken_ring_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_forgets_frames_in_flight, setup_mrg, teardown),
 		cmocka_unit_test_setup_teardown(tx_rate_limiter_parks_then_resumes, setup_limited,
@@ -757,6 +856,7 @@ int main(void)
 		cmocka_unit_test(tap_bad_names_and_fds_are_refused),
 		cmocka_unit_test(tx_through_a_real_tap),
 		cmocka_unit_test(tap_fd_from_a_parent_is_adopted),
+		cmocka_unit_test(reset_takes_the_offloads_back),
 		cmocka_unit_test(rx_through_a_real_tap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
