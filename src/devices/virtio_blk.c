@@ -571,7 +571,9 @@ static void blk_enqueue(struct virtio_blk *blk, struct blk_req *req)
 static void blk_take_chain(struct virtio_blk *blk, const struct virtq_chain *c)
 {
 	if (c->nwrite == 0) {
-		/* TODO(log_limited): warn, rate-limited: the guest can repeat this at will */
+		virtio_warn(blk->dev, VIRTIO_LOG_DEVICE,
+			    "drive %s: a request without a status byte; given back unanswered",
+			    blk->drive_id);
 		virtq_push(&blk->dev->queues[0], c->head, 0);
 		blk->pushed = true;
 		blk->stats.bad_requests++;
