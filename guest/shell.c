@@ -21,7 +21,7 @@ const struct command *const commands[] = {
 	&cmd_blk_info, &cmd_blk_write, &cmd_blk_verify, &cmd_blk_discard, &cmd_blk_bench,
 	&cmd_net_info, &cmd_net_echo, &cmd_net_ping, &cmd_net_bench,
 	&cmd_vsock_echo, &cmd_vsock_connect, &cmd_vsock_bench, &cmd_rng_read,
-	&cmd_balloon, &cmd_balloon_status,
+	&cmd_balloon, &cmd_balloon_status, &cmd_virtio_abuse, &cmd_vsock_abuse,
 	&cmd_echo, &cmd_help, &cmd_exit, &cmd_poweroff, &cmd_reboot, 0,
 };
 

@@ -22,7 +22,7 @@ uint32_t virtio_status(struct virtio_dev *d)
 	return virtio_read_reg(d, VIRTIO_MMIO_STATUS);
 }
 
-static void add_status(struct virtio_dev *d, uint32_t bits)
+void virtio_add_status(struct virtio_dev *d, uint32_t bits)
 {
 	virtio_write_reg(d, VIRTIO_MMIO_STATUS, virtio_status(d) | bits);
 }
@@ -30,12 +30,12 @@ static void add_status(struct virtio_dev *d, uint32_t bits)
 void virtio_fail(struct virtio_dev *d, const char *why)
 {
 	printf("argon-guest: virtio-%s at 0x%lx: %s\n", virtio_name(d->device_id), d->base, why);
-	add_status(d, VIRTIO_STATUS_FAILED);
+	virtio_add_status(d, VIRTIO_STATUS_FAILED);
 	d->started = false;
 }
 
 /* 4.2.3.1: writing 0 resets; wait until the device reads back 0. */
-static bool reset(struct virtio_dev *d)
+bool virtio_reset(struct virtio_dev *d)
 {
 	uint64_t t0 = rdtsc(), limit = RESET_TIMEOUT_US * tsc_khz_upper() / 1000;
 
@@ -46,7 +46,7 @@ static bool reset(struct virtio_dev *d)
 	return true;
 }
 
-static uint64_t read_features(struct virtio_dev *d)
+uint64_t virtio_device_features(struct virtio_dev *d)
 {
 	uint64_t f;
 
@@ -56,7 +56,7 @@ static uint64_t read_features(struct virtio_dev *d)
 	return f | (uint64_t)virtio_read_reg(d, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
 }
 
-static void write_features(struct virtio_dev *d, uint64_t f)
+void virtio_write_features(struct virtio_dev *d, uint64_t f)
 {
 	virtio_write_reg(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
 	virtio_write_reg(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
@@ -71,21 +71,21 @@ int virtio_start(struct virtio_dev *d, uint64_t wanted)
 		return -1;
 	}
 	d->started = false;
-	if (!reset(d)) {
+	if (!virtio_reset(d)) {
 		printf("argon-guest: virtio-%s at 0x%lx: reset did not complete\n",
 		       virtio_name(d->device_id), d->base);
 		return -1;
 	}
-	add_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
-	add_status(d, VIRTIO_STATUS_DRIVER);
-	d->offered = read_features(d);
+	virtio_add_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
+	virtio_add_status(d, VIRTIO_STATUS_DRIVER);
+	d->offered = virtio_device_features(d);
 	if (!(d->offered & BIT(VIRTIO_F_VERSION_1))) {
 		virtio_fail(d, "no VIRTIO_F_VERSION_1 offered");
 		return -1;
 	}
 	d->features = d->offered & (wanted | BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_EVENT_IDX));
-	write_features(d, d->features);
-	add_status(d, VIRTIO_STATUS_FEATURES_OK);
+	virtio_write_features(d, d->features);
+	virtio_add_status(d, VIRTIO_STATUS_FEATURES_OK);
 	if (!(virtio_status(d) & VIRTIO_STATUS_FEATURES_OK)) {
 		virtio_fail(d, "device refused our features (FEATURES_OK did not stick)");
 		return -1;
@@ -97,7 +97,7 @@ int virtio_start(struct virtio_dev *d, uint64_t wanted)
 
 void virtio_driver_ok(struct virtio_dev *d)
 {
-	add_status(d, VIRTIO_STATUS_DRIVER_OK);
+	virtio_add_status(d, VIRTIO_STATUS_DRIVER_OK);
 	d->started = true;
 }
 

@@ -96,6 +96,13 @@ uint32_t virtio_status(struct virtio_dev *d);
 /* Takes the InterruptStatus bits the handler saw and clears them. */
 uint32_t virtio_take_isr(struct virtio_dev *d);
 
+/* The steps of 3.1.1 one by one, for virtio_start and for commands that play a
+ * driver breaking the rules (virtio-abuse). */
+bool virtio_reset(struct virtio_dev *d); /* false: Status did not read 0 in time */
+void virtio_add_status(struct virtio_dev *d, uint32_t bits);
+uint64_t virtio_device_features(struct virtio_dev *d);
+void virtio_write_features(struct virtio_dev *d, uint64_t f);
+
 /* Register access, between the transport files. */
 uint32_t virtio_read_reg(const struct virtio_dev *d, uint32_t reg);
 void virtio_write_reg(const struct virtio_dev *d, uint32_t reg, uint32_t v);

@@ -92,17 +92,24 @@ int vq_setup(struct virtq *vq, struct virtio_dev *d, uint16_t index, uint16_t ma
 		return -1;
 	}
 	vq_disarm_irq(vq);
-	virtio_write_reg(d, VIRTIO_MMIO_QUEUE_NUM, vq->size);
-	write_addr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, vq->desc);
-	write_addr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, vq->avail);
-	write_addr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, vq->used);
-	virtio_write_reg(d, VIRTIO_MMIO_QUEUE_READY, 1);
-	if (virtio_read_reg(d, VIRTIO_MMIO_QUEUE_READY) != 1) {
+	if (!vq_program(vq)) {
 		printf("argon-guest: virtio-%s: queue %u (size %u) refused by the device\n",
 		       virtio_name(d->device_id), index, vq->size);
 		return -1;
 	}
 	return 0;
+}
+
+bool vq_program(const struct virtq *vq)
+{
+	struct virtio_dev *d = vq->dev;
+
+	virtio_write_reg(d, VIRTIO_MMIO_QUEUE_NUM, vq->size);
+	write_addr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, vq->desc);
+	write_addr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, vq->avail);
+	write_addr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, vq->used);
+	virtio_write_reg(d, VIRTIO_MMIO_QUEUE_READY, 1);
+	return virtio_read_reg(d, VIRTIO_MMIO_QUEUE_READY) == 1;
 }
 
 bool vq_has_room(const struct virtq *vq, int n)

@@ -59,6 +59,11 @@ struct virtq {
  * virtio_driver_ok. Returns 0, or -1 after printing why. */
 int vq_setup(struct virtq *vq, struct virtio_dev *d, uint16_t index, uint16_t max);
 
+/* With the queue selected (QueueSel), writes its registers from its rings
+ * (QueueNum, the three addresses, QueueReady); true when QueueReady reads back
+ * 1. vq_setup's last step, and how virtio-abuse re-arms a queue after a reset. */
+bool vq_program(const struct virtq *vq);
+
 /* Adds one request of n buffers, remembered as cookie (not NULL). Uses an
  * indirect table when negotiated and n > 1. Not visible to the device until
  * vq_kick. Returns 0, or -1 when the ring is full. */

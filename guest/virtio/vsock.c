@@ -39,8 +39,6 @@ static int alloc_buffers(struct vsock_dev *v)
 	v->ev_bufs = mem_alloc_zeroed(sizeof(uint32_t) * EV_BUFS, 8);
 	if (!v->rx_bufs || !v->tx_bufs || !v->tx_free || !v->ev_bufs)
 		return -1;
-	for (uint16_t i = 0; i < v->rxq.size; i++)
-		rx_post(v, v->rx_bufs + (uint64_t)i * SLOT);
 	for (uint16_t i = 0; i < v->txq.size; i++)
 		v->tx_free[i] = i;
 	v->ntx_free = v->txq.size;
@@ -49,9 +47,19 @@ static int alloc_buffers(struct vsock_dev *v)
 	return 0;
 }
 
-static int start(struct vsock_dev *v, struct virtio_dev *d)
+void vsock_post_rx(struct vsock_dev *v)
 {
-	v->vdev = d;
+	if (v->rx_posted)
+		return;
+	for (uint16_t i = 0; i < v->rxq.size; i++)
+		rx_post(v, v->rx_bufs + (uint64_t)i * SLOT);
+	v->rx_posted = true;
+	vq_kick(&v->rxq);
+}
+
+static int start(struct vsock_dev *v, struct virtio_dev *d, bool post_rx)
+{
+	*v = (struct vsock_dev){ .vdev = d };
 	if (virtio_start(d, BIT(VIRTIO_VSOCK_F_STREAM)))
 		return -1;
 	v->guest_cid = virtio_config_read(d, 0, 8);
@@ -61,13 +69,14 @@ static int start(struct vsock_dev *v, struct virtio_dev *d)
 		return -1;
 	}
 	virtio_driver_ok(d);
-	vq_kick(&v->rxq);
+	if (post_rx)
+		vsock_post_rx(v);
 	vq_kick(&v->evq);
 	d->driver = v;
 	return 0;
 }
 
-struct vsock_dev *vsock_open(const char *cmd)
+struct vsock_dev *vsock_restart(const char *cmd, bool post_rx)
 {
 	struct virtio_dev *d = virtio_find(VIRTIO_ID_VSOCK, 0);
 
@@ -75,21 +84,30 @@ struct vsock_dev *vsock_open(const char *cmd)
 		printf("%s: no virtio-vsock device\n", cmd);
 		return 0;
 	}
-	if (d->started && d->driver == &vsock)
-		return &vsock;
-	if (start(&vsock, d)) {
+	if (start(&vsock, d, post_rx)) {
 		printf("%s: virtio-vsock did not start\n", cmd);
 		return 0;
 	}
 	return &vsock;
 }
 
+struct vsock_dev *vsock_open(const char *cmd)
+{
+	struct virtio_dev *d = virtio_find(VIRTIO_ID_VSOCK, 0);
+
+	if (d && d->started && d->driver == &vsock)
+		return &vsock;
+	return vsock_restart(cmd, true);
+}
+
+/* Packets from vsock_send_raw are the caller's buffers, not slots. */
 static void reclaim(struct vsock_dev *v)
 {
 	uint8_t *slot;
 
 	while ((slot = vq_get_used(&v->txq, 0)))
-		v->tx_free[v->ntx_free++] = (uint16_t)((slot - v->tx_bufs) / SLOT);
+		if (slot >= v->tx_bufs && slot < v->tx_bufs + (uint64_t)v->txq.size * SLOT)
+			v->tx_free[v->ntx_free++] = (uint16_t)((slot - v->tx_bufs) / SLOT);
 }
 
 bool vsock_can_send(struct vsock_dev *v)
@@ -112,7 +130,21 @@ bool vsock_send(struct vsock_dev *v, struct vsock_hdr *h, const void *payload, u
 	if (len)
 		memcpy(slot + sizeof(*h), payload, len);
 	b = (struct vq_buf){ (uint64_t)slot, sizeof(*h) + len, false };
-	vq_add(&v->txq, &b, 1, slot);
+	if (vq_add(&v->txq, &b, 1, slot)) { /* raw packets hold ring entries too */
+		v->ntx_free++;
+		return false;
+	}
+	v->tx_pending = true;
+	v->tx_pkts++;
+	return true;
+}
+
+bool vsock_send_raw(struct vsock_dev *v, const void *pkt, uint32_t len)
+{
+	struct vq_buf b = { (uint64_t)pkt, len, false };
+
+	if (vq_add(&v->txq, &b, 1, (void *)pkt))
+		return false;
 	v->tx_pending = true;
 	v->tx_pkts++;
 	return true;

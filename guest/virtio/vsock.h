@@ -45,6 +45,7 @@ struct vsock_dev {
 	uint32_t *ev_bufs;
 	uint16_t *tx_free, ntx_free;
 	bool tx_pending;
+	bool rx_posted;
 	uint64_t resets; /* VIRTIO_VSOCK_EVENT_TRANSPORT_RESET events seen */
 	uint64_t rx_pkts, tx_pkts, rx_dropped;
 };
@@ -52,6 +53,10 @@ struct vsock_dev {
 /* The first virtio-vsock device, started on first use; NULL after a message
  * naming cmd. */
 struct vsock_dev *vsock_open(const char *cmd);
+/* Starts it afresh (reset, new rings); with post_rx false no receive buffer is
+ * posted, so the device can send the driver nothing until vsock_post_rx. */
+struct vsock_dev *vsock_restart(const char *cmd, bool post_rx);
+void vsock_post_rx(struct vsock_dev *v);
 
 typedef void (*vsock_rx_fn)(void *ctx, const struct vsock_hdr *h, const uint8_t *payload);
 
@@ -65,6 +70,10 @@ bool vsock_can_send(struct vsock_dev *v);
 /* Queues one packet (header and up to VSOCK_PKT_MAX bytes of payload,
  * h->len is set); false when no transmit slot is free. */
 bool vsock_send(struct vsock_dev *v, struct vsock_hdr *h, const void *payload, uint32_t len);
+/* Queues a packet the caller built whole (header and payload, len bytes) in
+ * its own buffer, untouched until the device used it. Not for normal traffic:
+ * nothing checks it (vsock-abuse). false when the ring is full. */
+bool vsock_send_raw(struct vsock_dev *v, const void *pkt, uint32_t len);
 void vsock_kick(struct vsock_dev *v);
 
 /* Sleeps until a packet or transmit slot may be there (or any interrupt). */

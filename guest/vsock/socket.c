@@ -16,22 +16,42 @@ static struct {
 	uint64_t resets_seen;
 } vs;
 
-bool vs_init(const char *cmd)
+static bool alloc_rings(const char *cmd)
 {
 	uint8_t *rings;
 
-	if (vs.dev)
+	if (vs.conns[0].rx_ring)
 		return true;
-	if (!(vs.dev = vsock_open(cmd)))
-		return false;
 	if (!(rings = mem_alloc_zeroed((uint64_t)VS_MAX_CONNS * VS_BUF_ALLOC, PAGE_SIZE))) {
 		printf("%s: no memory for vsock buffers\n", cmd);
-		vs.dev = 0;
 		return false;
 	}
 	for (int i = 0; i < VS_MAX_CONNS; i++)
 		vs.conns[i].rx_ring = rings + (uint64_t)i * VS_BUF_ALLOC;
-	vs.next_port = FIRST_EPHEMERAL;
+	return true;
+}
+
+/* Also after another command restarted the device under us (virtio-abuse). */
+bool vs_init(const char *cmd)
+{
+	if (vs.dev && vs.dev->vdev->started && vs.dev->vdev->driver == vs.dev)
+		return true;
+	return vs_restart(cmd, true);
+}
+
+bool vs_restart(const char *cmd, bool post_rx)
+{
+	vs.dev = 0;
+	if (!alloc_rings(cmd))
+		return false;
+	for (int i = 0; i < VS_MAX_CONNS; i++)
+		vs.conns[i].state = VS_FREE;
+	if (!(vs.dev = vsock_restart(cmd, post_rx)))
+		return false;
+	vs.listen_port = 0;
+	vs.resets_seen = vs.dev->resets;
+	if (!vs.next_port)
+		vs.next_port = FIRST_EPHEMERAL;
 	return true;
 }
 

@@ -34,6 +34,8 @@ struct vs_conn {
 
 /* Starts the device; false after a message naming cmd. */
 bool vs_init(const char *cmd);
+/* Starts it afresh with no connection; post_rx as vsock_restart. */
+bool vs_restart(const char *cmd, bool post_rx);
 uint64_t vs_guest_cid(void);
 
 /* Accept connections to port (0 stops listening). */
