@@ -22,7 +22,6 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "devices/virtio_devices.h"
 #include "vmm/event_loop.h"
 #include "vmm/vm.h"
 

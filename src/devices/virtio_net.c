@@ -24,7 +24,6 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "devices/rate_limiter.h"
-#include "devices/virtio_devices.h"
 #include "vmm/event_loop.h"
 #include "vmm/timings.h"
 #include "vmm/vm.h"
