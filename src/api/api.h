@@ -22,7 +22,13 @@ struct api_request {
 	size_t body_len;
 	const char *id;	  /* the {id} path segment, or NULL */
 	const struct device_kind *kind; /* the device kind a device route is for */
+	json_t *json; /* a PUT's or PATCH's body, a JSON object (parsed by the router) */
 };
+
+/* A parse context for config_json.h's parsers whose messages carry no file prefix
+ * ("machine-config.vcpu_count: ..."): what every handler with a body declares. */
+#define API_PARSE_CTX(ctx, err) \
+	struct parse_ctx ctx = { .name = NULL, .err = err, .errlen = sizeof(err) }
 
 struct api_response {
 	int status;
@@ -38,7 +44,7 @@ typedef void (*api_handler)(struct vmm *v, const struct api_request *req,
 enum api_gate { API_ANY, API_PRE_BOOT, API_POST_BOOT };
 
 /* Routes a complete request: finds the route, checks its gate and the body rules,
- * runs the handler under vmm->lock, counts it in stats (nroutes + 1 entries: the last
+ * parses a PUT's or PATCH's body into req->json, runs the handler under vmm->lock, counts it in stats (nroutes + 1 entries: the last
  * is "other"). */
 void api_route(struct vmm *v, const struct http_request *http, const char *body,
 	       size_t body_len, struct api_response *resp);

@@ -10,8 +10,6 @@
 #include "vmm/config_json.h"
 #include "vmm/vmm_state.h"
 
-#define PARSE_CTX(ctx, err) \
-	struct parse_ctx ctx = { .name = NULL, .err = err, .errlen = sizeof(err) }
 
 extern const struct device_kind virtio_balloon_kind;
 
@@ -40,11 +38,9 @@ static struct virtio_device *balloon_device(struct vmm *v)
 
 void api_patch_balloon(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
-	json_t *body = api_body_object(req, r);
-	if (!body)
-		return;
+	json_t *body = req->json;
 	char err[API_MSG_MAX];
-	PARSE_CTX(ctx, err);
+	API_PARSE_CTX(ctx, err);
 	uint64_t mib = 0;
 	struct virtio_device *dev = balloon_device(v);
 	json_t *amount = json_object_get(body, "amount_mib");
@@ -61,7 +57,6 @@ void api_patch_balloon(struct vmm *v, const struct api_request *req, struct api_
 		balloon_config(v)->amount_mib = (uint32_t)mib; /* there: its device is */
 		api_no_content(r);
 	}
-	json_decref(body);
 }
 
 /* Firecracker's names for the guest's statistics (virtio 1.2, 5.5.6.3). */
@@ -104,11 +99,9 @@ void api_get_balloon_stats(struct vmm *v, const struct api_request *req,
 void api_patch_balloon_stats(struct vmm *v, const struct api_request *req,
 			     struct api_response *r)
 {
-	json_t *body = api_body_object(req, r);
-	if (!body)
-		return;
+	json_t *body = req->json;
 	char err[API_MSG_MAX];
-	PARSE_CTX(ctx, err);
+	API_PARSE_CTX(ctx, err);
 	uint64_t s = 0;
 	struct virtio_device *dev = balloon_device(v);
 	json_t *interval = json_object_get(body, "stats_polling_interval_s");
@@ -125,5 +118,4 @@ void api_patch_balloon_stats(struct vmm *v, const struct api_request *req,
 		balloon_config(v)->stats_polling_interval_s = (uint32_t)s;
 		api_no_content(r);
 	}
-	json_decref(body);
 }

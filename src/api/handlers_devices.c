@@ -13,9 +13,6 @@
 #include "vmm/config_json.h"
 #include "vmm/vmm_state.h"
 
-/* Messages without a file prefix: "machine-config.vcpu_count: ...". */
-#define PARSE_CTX(ctx, err) \
-	struct parse_ctx ctx = { .name = NULL, .err = err, .errlen = sizeof(err) }
 #define ID_MISMATCH "The id from the path does not match the id from the body!"
 
 static int request_fail(struct device_request *rq, const char *fmt, ...)
@@ -61,11 +58,9 @@ static int check_put(struct vmm *v, const struct api_request *req, struct device
 void api_put_device(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
 	const struct device_kind *kind = req->kind;
-	json_t *body = api_body_object(req, r);
-	if (!body)
-		return;
+	json_t *body = req->json;
 	char err[API_MSG_MAX], path[96];
-	PARSE_CTX(ctx, err);
+	API_PARSE_CTX(ctx, err);
 	const char *id = kind->id_field ? req->id : kind->section;
 	snprintf(path, sizeof(path), kind->id_field ? "%s[%s]" : "%s", kind->section, req->id);
 	struct device_request rq = request(v, path, id, body, r);
@@ -80,7 +75,6 @@ void api_put_device(struct vmm *v, const struct api_request *req, struct api_res
 		api_no_content(r);
 	}
 	config_device_free(kind, conf);
-	json_decref(body);
 }
 
 /* PATCH bodies: the id plus the fields that may change, each type-checked. */
@@ -114,7 +108,7 @@ static int check_patch(struct vmm *v, const struct api_request *req, struct api_
 {
 	const struct device_kind *kind = req->kind;
 	char err[API_MSG_MAX];
-	PARSE_CTX(ctx, err);
+	API_PARSE_CTX(ctx, err);
 	const char *id = json_string_value(json_object_get(body, kind->id_field));
 	if (check_patch_fields(&ctx, body, kind->section, kind->id_field, kind->patch_fields,
 			       kind->patch_expected))
@@ -131,16 +125,13 @@ static int check_patch(struct vmm *v, const struct api_request *req, struct api_
 void api_patch_device(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
 	const struct device_kind *kind = req->kind;
-	json_t *body = api_body_object(req, r);
-	if (!body || check_patch(v, req, r, body)) {
-		json_decref(body);
+	json_t *body = req->json;
+	if (check_patch(v, req, r, body))
 		return;
-	}
 	char path[96];
 	snprintf(path, sizeof(path), "%s[%s]", kind->section, req->id);
 	struct device_request rq = request(v, path, req->id, body, r);
 	struct device *d = device_set_find(&v->devices, kind, req->id);
 	if (kind->patch(&rq, d ? d->virtio : NULL, config_device(&v->cfg, kind, req->id)) == 0)
 		api_no_content(r);
-	json_decref(body);
 }

@@ -195,6 +195,17 @@ static void count(struct vmm *v, size_t index, int status)
 		__atomic_add_fetch(&m->endpoints[index].errors, 1, __ATOMIC_RELAXED);
 }
 
+/* The handler, with the body every PUT and PATCH carries parsed for it (a body that
+ * is not a JSON object is refused here, once for all handlers). */
+static void run(struct vmm *v, const struct route *r, struct api_request *req,
+		struct api_response *resp)
+{
+	if (r->method != HTTP_GET && !(req->json = api_body_object(req, resp)))
+		return;
+	r->fn(v, req, resp);
+	json_decref(req->json);
+}
+
 void api_route(struct vmm *v, const struct http_request *http, const char *body,
 	       size_t body_len, struct api_response *resp)
 {
@@ -210,7 +221,7 @@ void api_route(struct vmm *v, const struct http_request *http, const char *body,
 		api_fault(resp, 400, "Invalid request method and/or path: %s %s.", http->method_name,
 			  http->path);
 	else if (check_request(v, r, &req, resp) == 0)
-		r->fn(v, &req, resp);
+		run(v, r, &req, resp);
 	count(v, r ? (size_t)(r - routes) : route_count(), resp->status);
 	pthread_mutex_unlock(&v->lock);
 }
