@@ -68,6 +68,7 @@ struct device_kind {
 	const char *option;	   /* "rng" */
 	bool option_arg_optional;  /* --rng alone, or --rng=ARG */
 	const char *option_usage;  /* "[=bw=N]" after "--rng" in the usage */
+	const char *option_help;   /* what argon run's usage says of it; may be NULL */
 	/* Parses ARG over conf; index is how many devices of the kind came before. Returns
 	 * 0, or -1 with a message naming the option in err. */
 	int (*parse_option)(void *conf, const char *arg, int index, char *err, size_t errlen);

@@ -121,7 +121,7 @@ const struct device_kind virtio_balloon_kind = {
 	.parse_json = balloon_parse_json,
 	.to_json = balloon_to_json,
 	.option = "balloon",
-	.option_usage = "MIB[,deflate-on-oom][,stats=S]",
+	.option_usage = "MIB[,deflate-on-oom][,stats=SECONDS]",
 	.parse_option = balloon_parse_option,
 	.create = balloon_create,
 	.check_put = balloon_check_put,

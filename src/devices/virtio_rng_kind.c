@@ -76,6 +76,7 @@ const struct device_kind virtio_rng_kind = {
 	.option = "rng",
 	.option_arg_optional = true,
 	.option_usage = "[=bw=N]",
+	.option_help = "an entropy device",
 	.parse_option = rng_parse_option,
 	.create = rng_create,
 	.metrics_label = "entropy",
