@@ -22,7 +22,8 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 LIB_SRCS := $(wildcard src/common/*.c src/vmm/*.c src/arch/x86/*.c src/loader/*.c src/api/*.c \
 	src/devices/*.c src/devices/virtio/*.c)
 LIB_SRCS := $(filter-out src/vmm/main.c,$(LIB_SRCS))
-CLI_SRCS := $(wildcard src/cli/*.c) src/common/log.c
+# argon links the library for the device kinds' options (one table for both programs).
+CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_SUPPORT_SRCS := $(wildcard tests/unit/support/*.c)
 
@@ -55,7 +56,7 @@ $(BUILD)/argon-vmm: $(BUILD)/obj/src/vmm/main.o $(BUILD)/libargon.a
 $(ASAN_BUILD)/argon-vmm: $(ASAN_BUILD)/obj/src/vmm/main.o $(ASAN_BUILD)/libargon.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/argon: $(CLI_OBJS)
+$(BUILD)/argon: $(CLI_OBJS) $(BUILD)/libargon.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # Unit tests: one binary per tests/unit/test_*.c, with the support code (a fake virtio

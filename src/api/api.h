@@ -10,8 +10,10 @@
 #include <stddef.h>
 
 #include "api/http.h"
+#include "common/client_path.h"
 #include "vmm/metrics.h"
 
+struct device_kind;
 struct vmm;
 
 struct api_request {
@@ -19,7 +21,14 @@ struct api_request {
 	const char *body; /* body_len bytes, not NUL-terminated */
 	size_t body_len;
 	const char *id;	  /* the {id} path segment, or NULL */
+	const struct device_kind *kind; /* the device kind a device route is for */
+	json_t *json; /* a PUT's or PATCH's body, a JSON object (parsed by the router) */
 };
+
+/* A parse context for config_json.h's parsers whose messages carry no file prefix
+ * ("machine-config.vcpu_count: ..."): what every handler with a body declares. */
+#define API_PARSE_CTX(ctx, err) \
+	struct parse_ctx ctx = { .name = NULL, .err = err, .errlen = sizeof(err) }
 
 struct api_response {
 	int status;
@@ -35,7 +44,7 @@ typedef void (*api_handler)(struct vmm *v, const struct api_request *req,
 enum api_gate { API_ANY, API_PRE_BOOT, API_POST_BOOT };
 
 /* Routes a complete request: finds the route, checks its gate and the body rules,
- * runs the handler under vmm->lock, counts it in stats (nroutes + 1 entries: the last
+ * parses a PUT's or PATCH's body into req->json, runs the handler under vmm->lock, counts it in stats (nroutes + 1 entries: the last
  * is "other"). */
 void api_route(struct vmm *v, const struct http_request *http, const char *body,
 	       size_t body_len, struct api_response *resp);
@@ -55,14 +64,7 @@ void api_no_content(struct api_response *r);
 json_t *api_body_object(const struct api_request *req, struct api_response *r);
 
 /* File paths a client hands over are checked before use: no ".." component, and the
- * kind of file the resource needs. */
-enum api_path_kind {
-	API_PATH_READ,	   /* an existing regular file to read (kernel, initrd) */
-	API_PATH_DRIVE,	   /* an existing regular file, read (and written unless read_only) */
-	API_PATH_OUTPUT,   /* a log or metrics destination: a regular file or FIFO, created
-			      if missing, in an existing directory */
-	API_PATH_NEW_SOCKET, /* a unix socket the VMM will create, in an existing directory */
-};
+ * kind of file the resource needs (common/client_path.h). */
 /* Returns 0, or -1 after a 400 naming field and path. */
 int api_check_path(struct api_response *r, const char *field, const char *path,
 		   enum api_path_kind kind, bool read_only);
@@ -80,13 +82,10 @@ void api_get_vm_config(struct vmm *v, const struct api_request *req, struct api_
 void api_put_logger(struct vmm *v, const struct api_request *req, struct api_response *r);
 void api_put_metrics(struct vmm *v, const struct api_request *req, struct api_response *r);
 void api_get_metrics(struct vmm *v, const struct api_request *req, struct api_response *r);
-void api_put_drive(struct vmm *v, const struct api_request *req, struct api_response *r);
-void api_patch_drive(struct vmm *v, const struct api_request *req, struct api_response *r);
-void api_put_net(struct vmm *v, const struct api_request *req, struct api_response *r);
-void api_patch_net(struct vmm *v, const struct api_request *req, struct api_response *r);
-void api_put_vsock(struct vmm *v, const struct api_request *req, struct api_response *r);
-void api_put_entropy(struct vmm *v, const struct api_request *req, struct api_response *r);
-void api_put_balloon(struct vmm *v, const struct api_request *req, struct api_response *r);
+/* Every device kind's PUT /<section>[/{id}] and PATCH /<section>/{id} (req->kind). */
+void api_put_device(struct vmm *v, const struct api_request *req, struct api_response *r);
+void api_patch_device(struct vmm *v, const struct api_request *req, struct api_response *r);
+/* virtio-balloon's own (handlers_balloon.c). */
 void api_patch_balloon(struct vmm *v, const struct api_request *req, struct api_response *r);
 void api_get_balloon(struct vmm *v, const struct api_request *req, struct api_response *r);
 void api_get_balloon_stats(struct vmm *v, const struct api_request *req,

@@ -14,9 +14,6 @@
 #include "vmm/config_json.h"
 #include "vmm/vmm_state.h"
 
-/* Messages without a file prefix: "machine-config.vcpu_count: ...". */
-#define PARSE_CTX(ctx, err) \
-	struct parse_ctx ctx = { .name = NULL, .err = err, .errlen = sizeof(err) }
 
 static void move_string(char **dst, char **src)
 {
@@ -41,11 +38,9 @@ void api_get_version(struct vmm *v, const struct api_request *req, struct api_re
 
 void api_put_boot_source(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
-	json_t *body = api_body_object(req, r);
-	if (!body)
-		return;
+	json_t *body = req->json;
 	char err[API_MSG_MAX];
-	PARSE_CTX(ctx, err);
+	API_PARSE_CTX(ctx, err);
 	struct vm_config s;
 	config_init(&s);
 	if (config_parse_boot_source(&ctx, body, &s))
@@ -62,7 +57,6 @@ void api_put_boot_source(struct vmm *v, const struct api_request *req, struct ap
 		api_no_content(r);
 	}
 	config_free(&s);
-	json_decref(body);
 }
 
 void api_get_machine(struct vmm *v, const struct api_request *req, struct api_response *r)
@@ -81,11 +75,9 @@ static uint64_t host_mib(void)
 static void set_machine(struct vmm *v, const struct api_request *req, struct api_response *r,
 			bool patch)
 {
-	json_t *body = api_body_object(req, r);
-	if (!body)
-		return;
+	json_t *body = req->json;
 	char err[API_MSG_MAX];
-	PARSE_CTX(ctx, err);
+	API_PARSE_CTX(ctx, err);
 	struct vm_config s;
 	config_init(&s);
 	s.vcpus = patch ? v->cfg.vcpus : s.vcpus;
@@ -107,7 +99,6 @@ static void set_machine(struct vmm *v, const struct api_request *req, struct api
 		api_no_content(r);
 	}
 	config_free(&s);
-	json_decref(body);
 }
 
 void api_put_machine(struct vmm *v, const struct api_request *req, struct api_response *r)
@@ -162,15 +153,12 @@ static void send_ctrl_alt_del(struct vmm *v, struct api_response *r)
 
 void api_put_actions(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
-	json_t *body = api_body_object(req, r);
-	if (!body)
-		return;
+	json_t *body = req->json;
 	const char *key;
 	json_t *value;
 	json_object_foreach(body, key, value) {
 		if (strcmp(key, "action_type") != 0) {
 			api_fault(r, 400, "actions.%s: unknown field (expected action_type)", key);
-			json_decref(body);
 			return;
 		}
 	}
@@ -184,14 +172,11 @@ void api_put_actions(struct vmm *v, const struct api_request *req, struct api_re
 	else
 		api_fault(r, 400, "actions.action_type: expected \"InstanceStart\", "
 				  "\"SendCtrlAltDel\" or \"FlushMetrics\"");
-	json_decref(body);
 }
 
 void api_patch_vm(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
-	json_t *body = api_body_object(req, r);
-	if (!body)
-		return;
+	json_t *body = req->json;
 	char err[API_MSG_MAX];
 	const char *state = json_string_value(json_object_get(body, "state"));
 	bool pause = state && strcmp(state, "Paused") == 0;
@@ -206,7 +191,6 @@ void api_patch_vm(struct vmm *v, const struct api_request *req, struct api_respo
 		api_fault(r, 400, "Resume error: %s", err);
 	else
 		api_no_content(r);
-	json_decref(body);
 }
 
 void api_get_vm_config(struct vmm *v, const struct api_request *req, struct api_response *r)
@@ -216,11 +200,9 @@ void api_get_vm_config(struct vmm *v, const struct api_request *req, struct api_
 
 void api_put_logger(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
-	json_t *body = api_body_object(req, r);
-	if (!body)
-		return;
+	json_t *body = req->json;
 	char err[API_MSG_MAX];
-	PARSE_CTX(ctx, err);
+	API_PARSE_CTX(ctx, err);
 	struct logger_config l;
 	config_logger_init(&l);
 	if (config_parse_logger(&ctx, body, &l))
@@ -237,16 +219,13 @@ void api_put_logger(struct vmm *v, const struct api_request *req, struct api_res
 		api_no_content(r);
 	}
 	free(l.log_path);
-	json_decref(body);
 }
 
 void api_put_metrics(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
-	json_t *body = api_body_object(req, r);
-	if (!body)
-		return;
+	json_t *body = req->json;
 	char err[API_MSG_MAX];
-	PARSE_CTX(ctx, err);
+	API_PARSE_CTX(ctx, err);
 	struct metrics_config m = { .period_ms = METRICS_DEFAULT_PERIOD_MS };
 	if (config_parse_metrics(&ctx, body, &m))
 		api_fault(r, 400, "%s", err);
@@ -260,7 +239,6 @@ void api_put_metrics(struct vmm *v, const struct api_request *req, struct api_re
 		api_no_content(r);
 	}
 	free(m.metrics_path);
-	json_decref(body);
 }
 
 void api_get_metrics(struct vmm *v, const struct api_request *req, struct api_response *r)

@@ -1,57 +1,99 @@
-/* The API's endpoints as data: method, path, when the route may run, handler. The
+/* The API's endpoints as data: method, path, when the route may run, handler (and
+ * the device kind, for the routes every kind has). The
  * router checks everything a table can say (path, method, body presence, the {id}
  * segment, the VM's state) so each handler only parses its body and acts. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "devices/device_kind.h"
 #include "vmm/vmm_state.h"
 
 #define ID_MAX 64
 
-static const struct route {
+struct route {
 	enum http_method method;
 	const char *path; /* a trailing "/{id}" is one path segment */
 	enum api_gate gate;
 	api_handler fn;
 	const char *name; /* for metrics */
-} routes[] = {
-	{ HTTP_GET, "/", API_ANY, api_get_instance, "GET /" },
-	{ HTTP_GET, "/version", API_ANY, api_get_version, "GET /version" },
-	{ HTTP_PUT, "/boot-source", API_PRE_BOOT, api_put_boot_source, "PUT /boot-source" },
-	{ HTTP_GET, "/machine-config", API_ANY, api_get_machine, "GET /machine-config" },
-	{ HTTP_PUT, "/machine-config", API_PRE_BOOT, api_put_machine, "PUT /machine-config" },
-	{ HTTP_PATCH, "/machine-config", API_PRE_BOOT, api_patch_machine,
-	  "PATCH /machine-config" },
-	{ HTTP_PUT, "/drives/{id}", API_PRE_BOOT, api_put_drive, "PUT /drives/{id}" },
-	{ HTTP_PATCH, "/drives/{id}", API_POST_BOOT, api_patch_drive, "PATCH /drives/{id}" },
-	{ HTTP_PUT, "/network-interfaces/{id}", API_PRE_BOOT, api_put_net,
-	  "PUT /network-interfaces/{id}" },
-	{ HTTP_PATCH, "/network-interfaces/{id}", API_POST_BOOT, api_patch_net,
-	  "PATCH /network-interfaces/{id}" },
-	{ HTTP_PUT, "/vsock", API_PRE_BOOT, api_put_vsock, "PUT /vsock" },
-	{ HTTP_PUT, "/entropy", API_PRE_BOOT, api_put_entropy, "PUT /entropy" },
-	{ HTTP_PUT, "/balloon", API_PRE_BOOT, api_put_balloon, "PUT /balloon" },
-	{ HTTP_PATCH, "/balloon", API_POST_BOOT, api_patch_balloon, "PATCH /balloon" },
-	{ HTTP_GET, "/balloon", API_ANY, api_get_balloon, "GET /balloon" },
-	{ HTTP_GET, "/balloon/statistics", API_POST_BOOT, api_get_balloon_stats,
-	  "GET /balloon/statistics" },
-	{ HTTP_PATCH, "/balloon/statistics", API_POST_BOOT, api_patch_balloon_stats,
-	  "PATCH /balloon/statistics" },
-	{ HTTP_PUT, "/actions", API_ANY, api_put_actions, "PUT /actions" },
-	{ HTTP_PATCH, "/vm", API_POST_BOOT, api_patch_vm, "PATCH /vm" },
-	{ HTTP_GET, "/vm/config", API_ANY, api_get_vm_config, "GET /vm/config" },
-	{ HTTP_PUT, "/logger", API_PRE_BOOT, api_put_logger, "PUT /logger" },
-	{ HTTP_PUT, "/metrics", API_PRE_BOOT, api_put_metrics, "PUT /metrics" },
-	{ HTTP_GET, "/metrics", API_ANY, api_get_metrics, "GET /metrics" },
+	const struct device_kind *kind; /* for the device routes */
 };
 
-#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+/* The VMM's own endpoints; every device kind's come between these two tables. */
+static const struct route machine_routes[] = {
+	{ HTTP_GET, "/", API_ANY, api_get_instance, "GET /", NULL },
+	{ HTTP_GET, "/version", API_ANY, api_get_version, "GET /version", NULL },
+	{ HTTP_PUT, "/boot-source", API_PRE_BOOT, api_put_boot_source, "PUT /boot-source", NULL },
+	{ HTTP_GET, "/machine-config", API_ANY, api_get_machine, "GET /machine-config", NULL },
+	{ HTTP_PUT, "/machine-config", API_PRE_BOOT, api_put_machine, "PUT /machine-config", NULL },
+	{ HTTP_PATCH, "/machine-config", API_PRE_BOOT, api_patch_machine,
+	  "PATCH /machine-config", NULL },
+};
+static const struct route other_routes[] = {
+	/* virtio-balloon's own, beside its PUT /balloon */
+	{ HTTP_PATCH, "/balloon", API_POST_BOOT, api_patch_balloon, "PATCH /balloon", NULL },
+	{ HTTP_GET, "/balloon", API_ANY, api_get_balloon, "GET /balloon", NULL },
+	{ HTTP_GET, "/balloon/statistics", API_POST_BOOT, api_get_balloon_stats,
+	  "GET /balloon/statistics", NULL },
+	{ HTTP_PATCH, "/balloon/statistics", API_POST_BOOT, api_patch_balloon_stats,
+	  "PATCH /balloon/statistics", NULL },
+	{ HTTP_PUT, "/actions", API_ANY, api_put_actions, "PUT /actions", NULL },
+	{ HTTP_PATCH, "/vm", API_POST_BOOT, api_patch_vm, "PATCH /vm", NULL },
+	{ HTTP_GET, "/vm/config", API_ANY, api_get_vm_config, "GET /vm/config", NULL },
+	{ HTTP_PUT, "/logger", API_PRE_BOOT, api_put_logger, "PUT /logger", NULL },
+	{ HTTP_PUT, "/metrics", API_PRE_BOOT, api_put_metrics, "PUT /metrics", NULL },
+	{ HTTP_GET, "/metrics", API_ANY, api_get_metrics, "GET /metrics", NULL },
+};
+#define COUNT(a) (sizeof(a) / sizeof(a[0]))
+
+/* Two routes per kind at most (PUT, PATCH); built once from the tables and the kinds,
+ * then only read. */
+#define MAX_ROUTES (COUNT(machine_routes) + 2 * DEVICE_SET_MAX + COUNT(other_routes))
+static struct route routes[MAX_ROUTES];
+static char route_text[MAX_ROUTES][2][96]; /* path and name of the device routes */
+static size_t nroutes;
+static pthread_once_t routes_once = PTHREAD_ONCE_INIT;
+
+static void add_device_route(const struct device_kind *kind, enum http_method method)
+{
+	char *path = route_text[nroutes][0], *name = route_text[nroutes][1];
+	bool put = method == HTTP_PUT;
+	const char *id = kind->id_field ? "/{id}" : "";
+	snprintf(path, sizeof(route_text[0][0]), "/%s%s", kind->section, id);
+	snprintf(name, sizeof(route_text[0][1]), "%s /%s%s", put ? "PUT" : "PATCH", kind->section,
+		 id);
+	routes[nroutes++] = (struct route){ .method = method, .path = path,
+					    .gate = put ? API_PRE_BOOT : API_POST_BOOT,
+					    .fn = put ? api_put_device : api_patch_device,
+					    .name = name, .kind = kind };
+}
+
+static void build_routes(void)
+{
+	for (size_t i = 0; i < COUNT(machine_routes); i++)
+		routes[nroutes++] = machine_routes[i];
+	for (int k = 0; device_kinds[k]; k++) {
+		add_device_route(device_kinds[k], HTTP_PUT);
+		if (device_kinds[k]->patch && device_kinds[k]->id_field)
+			add_device_route(device_kinds[k], HTTP_PATCH);
+	}
+	for (size_t i = 0; i < COUNT(other_routes); i++)
+		routes[nroutes++] = other_routes[i];
+}
+
+static size_t route_count(void)
+{
+	pthread_once(&routes_once, build_routes);
+	return nroutes;
+}
 
 int api_endpoint_names(struct api_endpoint_stats *stats, int max)
 {
 	int n = 0;
-	for (size_t i = 0; i < NROUTES && n < max; i++)
+	size_t nr = route_count();
+	for (size_t i = 0; i < nr && n < max; i++)
 		stats[n++] = (struct api_endpoint_stats){ .name = routes[i].name };
 	if (n < max)
 		stats[n++] = (struct api_endpoint_stats){ .name = "other" };
@@ -99,7 +141,8 @@ static bool id_ok(const char *id, size_t len)
 static const struct route *find(const struct http_request *http, char id[ID_MAX + 2],
 				bool *has_id)
 {
-	for (size_t i = 0; i < NROUTES; i++) {
+	size_t nr = route_count();
+	for (size_t i = 0; i < nr; i++) {
 		const char *seg = NULL;
 		if (!match(routes[i].path, http->path, &seg) || routes[i].method != http->method)
 			continue;
@@ -152,6 +195,17 @@ static void count(struct vmm *v, size_t index, int status)
 		__atomic_add_fetch(&m->endpoints[index].errors, 1, __ATOMIC_RELAXED);
 }
 
+/* The handler, with the body every PUT and PATCH carries parsed for it (a body that
+ * is not a JSON object is refused here, once for all handlers). */
+static void run(struct vmm *v, const struct route *r, struct api_request *req,
+		struct api_response *resp)
+{
+	if (r->method != HTTP_GET && !(req->json = api_body_object(req, resp)))
+		return;
+	r->fn(v, req, resp);
+	json_decref(req->json);
+}
+
 void api_route(struct vmm *v, const struct http_request *http, const char *body,
 	       size_t body_len, struct api_response *resp)
 {
@@ -160,13 +214,14 @@ void api_route(struct vmm *v, const struct http_request *http, const char *body,
 	const struct route *r = find(http, id, &has_id);
 	struct api_request req = {
 		.http = http, .body = body, .body_len = body_len, .id = has_id ? id : NULL,
+		.kind = r ? r->kind : NULL,
 	};
 	pthread_mutex_lock(&v->lock);
 	if (!r)
 		api_fault(resp, 400, "Invalid request method and/or path: %s %s.", http->method_name,
 			  http->path);
 	else if (check_request(v, r, &req, resp) == 0)
-		r->fn(v, &req, resp);
-	count(v, r ? (size_t)(r - routes) : NROUTES, resp->status);
+		run(v, r, &req, resp);
+	count(v, r ? (size_t)(r - routes) : route_count(), resp->status);
 	pthread_mutex_unlock(&v->lock);
 }

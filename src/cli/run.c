@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "common/exit_status.h"
 #include "common/log.h"
+#include "devices/device_kind.h"
 
 #define ESCAPE_BYTE 0x1d /* Ctrl-], as telnet and virsh console */
 #define MAX_VMM_ARGS 64
@@ -37,13 +38,19 @@ static void usage(FILE *out)
 	      "  --memory MIB      guest memory in MiB (default 128)\n"
 	      "  --kernel PATH     kernel image: bzImage or ELF (default: argon-guest)\n"
 	      "  --initrd PATH     initial ramdisk\n"
-	      "  --cmdline STR     extra kernel command line\n"
-	      "  --disk PATH[,ro][,id=NAME][,cache=writeback|unsafe][,bw=N][,ops=N]\n"
-	      "  --net tap=NAME[,mac=MAC][,id=NAME][,bw=N][,ops=N]\n"
-	      "  --vsock cid=N,uds=PATH\n"
-	      "  --balloon MIB[,deflate-on-oom][,stats=SECONDS]\n"
-	      "  --rng[=bw=N]      an entropy device\n"
-	      "  --timings         print boot timings and exit counts\n"
+	      "  --cmdline STR     extra kernel command line\n",
+	      out);
+	for (int k = 0; device_kinds[k]; k++) {
+		const struct device_kind *kind = device_kinds[k];
+		char opt[96];
+		snprintf(opt, sizeof(opt), "--%s%s%s", kind->option,
+			 kind->option_arg_optional ? "" : " ", kind->option_usage);
+		if (kind->option_help)
+			fprintf(out, "  %-17s %s\n", opt, kind->option_help);
+		else
+			fprintf(out, "  %s\n", opt);
+	}
+	fputs("  --timings         print boot timings and exit counts\n"
 	      "  --verbose         log what argon-vmm does\n",
 	      out);
 }
@@ -64,18 +71,17 @@ static char *join_words(int argc, char **argv)
 	return s;
 }
 
+/* getopt's value for the k-th device kind's option. */
+#define DEVICE_OPTION(k) (256 + (k))
+
 /* Keeps "--name=value" for argon-vmm to parse (one parser for both programs). */
-static int add_device_arg(struct run_options *o, const struct option *longopts, int c,
-			  const char *value)
+static int add_device_arg(struct run_options *o, int c, const char *value)
 {
 	if (o->ndevice_args == MAX_DEVICE_ARGS) {
 		log_error("too many device options (at most %d)", MAX_DEVICE_ARGS);
 		return -1;
 	}
-	const char *name = "";
-	for (const struct option *opt = longopts; opt->name; opt++)
-		if (opt->val == c)
-			name = opt->name;
+	const char *name = device_kinds[c - DEVICE_OPTION(0)]->option;
 	char *arg;
 	if (asprintf(&arg, "--%s%s%s", name, value ? "=" : "", value ? value : "") < 0)
 		return -1;
@@ -83,18 +89,30 @@ static int add_device_arg(struct run_options *o, const struct option *longopts, 
 	return 0;
 }
 
-static int parse(int argc, char **argv, struct run_options *o)
+/* argon run's own options, then each device kind's (passed on to argon-vmm). */
+static void build_options(struct option *longopts, size_t max)
 {
-	static const struct option longopts[] = {
+	static const struct option own[] = {
 		{ "vcpus", required_argument, NULL, 'n' },  { "memory", required_argument, NULL, 'm' },
 		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
 		{ "cmdline", required_argument, NULL, 'a' }, { "timings", no_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },	    { "help", no_argument, NULL, 'h' },
-		{ "disk", required_argument, NULL, 'D' },   { "net", required_argument, NULL, 'N' },
-		{ "vsock", required_argument, NULL, 'S' },  { "balloon", required_argument, NULL, 'B' },
-		{ "rng", optional_argument, NULL, 'R' },
-		{ 0 },
 	};
+	size_t n = 0;
+	for (; n < sizeof(own) / sizeof(own[0]); n++)
+		longopts[n] = own[n];
+	for (int k = 0; device_kinds[k] && n + 1 < max; k++)
+		longopts[n++] = (struct option){ device_kinds[k]->option,
+						 device_kinds[k]->option_arg_optional
+							 ? optional_argument : required_argument,
+						 NULL, DEVICE_OPTION(k) };
+	longopts[n] = (struct option){ 0 };
+}
+
+static int parse(int argc, char **argv, struct run_options *o)
+{
+	struct option longopts[32];
+	build_options(longopts, sizeof(longopts) / sizeof(longopts[0]));
 	int c;
 	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (c) {
@@ -106,11 +124,14 @@ static int parse(int argc, char **argv, struct run_options *o)
 		case 't': o->timings = true; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); exit(0);
-		case 'D': case 'N': case 'S': case 'B': case 'R':
-			if (add_device_arg(o, longopts, c, optarg))
+		default:
+			if (c < DEVICE_OPTION(0)) {
+				usage(stderr);
+				return -1;
+			}
+			if (add_device_arg(o, c, optarg))
 				return -1;
 			break;
-		default: usage(stderr); return -1;
 		}
 	}
 	if (optind < argc) {

@@ -22,7 +22,6 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "devices/virtio_devices.h"
 #include "vmm/event_loop.h"
 #include "vmm/vm.h"
 
@@ -151,15 +150,9 @@ static void pages_process(struct virtio_balloon *b, uint32_t q)
 	uint32_t budget = BALLOON_PFN_BUDGET;
 	bool pushed = false;
 	while (budget) {
-		int r = virtq_pop(vq, &b->chain);
-		if (r == 0 && virtq_enable_notify(vq))
-			continue;
-		if (r == 0)
+		int r = virtio_pop(b->dev, vq, &b->chain, true, "page queue broken");
+		if (r == 0 || r == -EIO)
 			break;
-		if (r == -EIO) {
-			virtio_set_needs_reset(b->dev, "page queue broken");
-			break;
-		}
 		uint32_t n = 0;
 		if (r < 0 || b->chain.nwrite || b->chain.read_len < 4)
 			b->st.chain_errors++;
@@ -203,15 +196,9 @@ static void stats_process(struct virtio_balloon *b)
 	struct virtq *vq = &b->dev->queues[VIRTIO_BALLOON_STATSQ];
 	bool pushed = false;
 	for (uint32_t i = 0; i < vq->size; i++) {
-		int r = virtq_pop(vq, &b->chain);
-		if (r == 0 && virtq_enable_notify(vq))
-			continue;
-		if (r == 0)
+		int r = virtio_pop(b->dev, vq, &b->chain, true, "statistics queue broken");
+		if (r == 0 || r == -EIO)
 			break;
-		if (r == -EIO) {
-			virtio_set_needs_reset(b->dev, "statistics queue broken");
-			break;
-		}
 		if (r < 0 || b->chain.nwrite) {
 			b->st.chain_errors++;
 			virtq_push(vq, b->chain.head, 0);

@@ -7,7 +7,17 @@
 #include <stdint.h>
 
 #include "devices/virtio/virtio.h"
-#include "vmm/config.h"
+#include <stdbool.h>
+
+/* The balloon's settings: Firecracker's "balloon" object (virtio_balloon_kind.c). */
+struct balloon_config {
+	uint32_t amount_mib;		   /* target size of the balloon */
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s; /* 0: no statistics queue */
+};
+
+struct vm;
+int virtio_balloon_create(struct vm *vm, const struct balloon_config *cfg);
 
 /* virtio 1.2, 5.5.3: feature bits. */
 #define VIRTIO_BALLOON_F_MUST_TELL_HOST 0

@@ -24,7 +24,6 @@
 
 #include "common/log.h"
 #include "devices/rate_limiter.h"
-#include "devices/virtio_devices.h"
 #include "vmm/event_loop.h"
 #include "vmm/timings.h"
 #include "vmm/vm.h"
@@ -639,18 +638,12 @@ static void blk_take_available(struct virtio_blk *blk)
 {
 	struct virtq *vq = &blk->dev->queues[0];
 	while (blk_can_take(blk)) {
-		int r = virtq_pop(vq, &blk->chain);
-		if (r == 0) {
-			/* While the loop polls, the driver need not notify: blk_arm re-enables
-			 * notifications before the loop sleeps. */
-			if (!event_loop_polling(blk->dev->vm->loop) && virtq_enable_notify(vq))
-				continue; /* more arrived while we re-enabled notifications */
+		/* While the loop polls, the driver need not notify: blk_arm re-enables
+		 * notifications before the loop sleeps. */
+		int r = virtio_pop(blk->dev, vq, &blk->chain, !event_loop_polling(blk->dev->vm->loop),
+				   "virtio-blk queue broken");
+		if (r == 0 || r == -EIO)
 			break;
-		}
-		if (r == -EIO) {
-			virtio_set_needs_reset(blk->dev, "virtio-blk queue broken");
-			break;
-		}
 		if (r < 0) {
 			virtq_push(vq, blk->chain.head, 0); /* a malformed chain fails alone */
 			blk->pushed = true;

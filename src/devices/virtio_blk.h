@@ -1,5 +1,4 @@
-/* virtio-blk over a raw image (virtio 1.2, 5.2): the pieces the constructor in
- * virtio_devices.h, the metrics and the unit tests (which drive the device through
+/* virtio-blk over a raw image (virtio 1.2, 5.2): the pieces the constructor, the metrics and the unit tests (which drive the device through
  * the fake driver) share. */
 #ifndef ARGON_DEVICES_VIRTIO_BLK_H
 #define ARGON_DEVICES_VIRTIO_BLK_H
@@ -8,7 +7,30 @@
 
 #include "devices/block_backend.h"
 #include "devices/virtio/virtio.h"
-#include "vmm/config.h"
+#include "devices/rate_limiter.h"
+
+struct vm;
+
+/* Firecracker's cache_type: with Writeback (argon's default) the guest sees a volatile
+ * write cache and its flushes reach the disk (fdatasync) before they complete; with
+ * Unsafe no flush is offered and writes are only as durable as the host's page cache. */
+enum drive_cache { DRIVE_CACHE_WRITEBACK, DRIVE_CACHE_UNSAFE };
+
+/* A drive's settings: Firecracker's drives[] entry (virtio_blk_kind.c reads them). */
+struct drive_config {
+	char *drive_id;	      /* drives[].drive_id */
+	char *path_on_host;   /* drives[].path_on_host */
+	bool is_read_only;    /* drives[].is_read_only */
+	bool is_root_device;  /* drives[].is_root_device */
+	enum drive_cache cache_type;
+	struct rate_limiter_config rate_limiter;
+};
+
+#define VIRTIO_BLK_MAX_DRIVES 8
+
+/* Opens the image and adds the device to vm. Returns 0, or -errno after logging one
+ * message naming the file at fault. */
+int virtio_blk_create(struct vm *vm, const struct drive_config *cfg);
 
 /* virtio 1.2, 5.2.3: feature bits. */
 #define VIRTIO_BLK_F_SIZE_MAX 1

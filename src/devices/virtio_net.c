@@ -24,7 +24,6 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "devices/rate_limiter.h"
-#include "devices/virtio_devices.h"
 #include "vmm/event_loop.h"
 #include "vmm/timings.h"
 #include "vmm/vm.h"
@@ -230,15 +229,11 @@ static int tx_next(struct virtio_net *net, bool *pushed)
 {
 	struct virtq *vq = &net->dev->queues[VIRTIO_NET_TXQ];
 	for (;;) {
-		int r = virtq_pop(vq, &net->tx_chain);
-		if (r == 0 && virtq_enable_notify(vq))
-			continue; /* 2.7.10: work arrived while we re-armed */
+		int r = virtio_pop(net->dev, vq, &net->tx_chain, true, "transmit queue broken");
 		if (r == 0)
 			return 0;
-		if (r == -EIO) {
-			virtio_set_needs_reset(net->dev, "transmit queue broken");
+		if (r == -EIO)
 			return -1;
-		}
 		if (r == 1 && tx_chain_ok(net->dev, &net->tx_chain, &net->tx_hdr))
 			return 1;
 		net->stats.tx_errors++;
@@ -338,17 +333,13 @@ static enum rx_result rx_deliver(struct virtio_net *net, bool *pushed)
 	struct virtq *vq = &net->dev->queues[VIRTIO_NET_RXQ];
 	while (rx->off < rx->len) {
 		struct virtq_chain *c = rx->nheld ? &rx->next : &rx->first;
-		int r = virtq_pop(vq, c);
-		if (r == 0 && virtq_enable_notify(vq))
-			continue;
+		int r = virtio_pop(net->dev, vq, c, true, "receive queue broken");
 		if (r == 0) {
 			rx->waiting = true;
 			return RX_NO_BUFFERS;
 		}
-		if (r == -EIO) {
-			virtio_set_needs_reset(net->dev, "receive queue broken");
+		if (r == -EIO)
 			return RX_BROKEN;
-		}
 		*pushed = true;
 		if (r < 0 || !rx_chain_ok(c)) {
 			net->stats.rx_errors++;

@@ -1,5 +1,4 @@
-/* virtio-net over a tap (virtio 1.2, 5.1): the backend's pieces, for the constructor
- * in virtio_devices.h, the metrics, and the unit tests that drive the device through
+/* virtio-net over a tap (virtio 1.2, 5.1): the backend's pieces, for the constructor, the metrics, and the unit tests that drive the device through
  * the fake driver with a socket in place of the tap. */
 #ifndef ARGON_DEVICES_VIRTIO_NET_H
 #define ARGON_DEVICES_VIRTIO_NET_H
@@ -8,7 +7,26 @@
 
 #include "devices/tap.h"
 #include "devices/virtio/virtio.h"
-#include "vmm/config.h"
+#include "devices/rate_limiter.h"
+
+struct vm;
+
+/* A network interface's settings: Firecracker's network-interfaces[] entry
+ * (virtio_net_kind.c reads them). */
+struct net_config {
+	char *iface_id;	      /* network-interfaces[].iface_id */
+	char *host_dev_name;  /* tap name; created if missing */
+	int tap_fd;	      /* an already open tap, or -1 */
+	uint8_t guest_mac[6];
+	bool has_guest_mac;   /* else the device derives one */
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
+};
+
+#define VIRTIO_NET_MAX_IFACES 4
+
+/* Opens (or creates) the tap and adds the device to vm. Returns 0, or -errno after
+ * logging one message naming the interface at fault. */
+int virtio_net_create(struct vm *vm, const struct net_config *cfg);
 
 /* virtio 1.2, 5.1.3: the feature bits argon offers. */
 #define VIRTIO_NET_F_CSUM 0

@@ -16,7 +16,6 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "devices/rate_limiter.h"
-#include "devices/virtio_devices.h"
 #include "vmm/event_loop.h"
 #include "vmm/timings.h"
 #include "vmm/vm.h"
@@ -93,15 +92,11 @@ static int rng_next(struct virtio_rng *rng)
 {
 	struct virtq *vq = &rng->dev->queues[0];
 	for (;;) {
-		int r = virtq_pop(vq, &rng->chain);
-		if (r == 0 && virtq_enable_notify(vq))
-			continue;
+		int r = virtio_pop(rng->dev, vq, &rng->chain, true, "request queue broken");
 		if (r == 0)
 			return 0;
-		if (r == -EIO) {
-			virtio_set_needs_reset(rng->dev, "request queue broken");
+		if (r == -EIO)
 			return -1;
-		}
 		if (r == 1 && rng->chain.nread == 0 && rng->chain.write_len > 0)
 			return 1;
 		rng->stats.errors++;

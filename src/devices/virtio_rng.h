@@ -1,12 +1,19 @@
-/* virtio-rng (virtio 1.2, 5.4): the backend's pieces, for the constructor in
- * virtio_devices.h, metrics, and unit tests driving it through the fake driver. */
+/* virtio-rng (virtio 1.2, 5.4): the backend's pieces, for the constructor, metrics, and unit tests driving it through the fake driver. */
 #ifndef ARGON_DEVICES_VIRTIO_RNG_H
 #define ARGON_DEVICES_VIRTIO_RNG_H
 
 #include <stdint.h>
 
 #include "devices/virtio/virtio.h"
-#include "vmm/config.h"
+#include "devices/rate_limiter.h"
+
+/* The entropy device's settings: Firecracker's "entropy" object (virtio_rng_kind.c). */
+struct entropy_config {
+	struct rate_limiter_config rate_limiter;
+};
+
+struct vm;
+int virtio_rng_create(struct vm *vm, const struct entropy_config *cfg);
 
 #define VIRTIO_RNG_MAX_CHAIN_BYTES 65536 /* random bytes given per request, at most */
 

@@ -14,9 +14,8 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "devices/virtio_devices.h"
+#include "devices/virtio_vsock.h"
 #include "devices/vsock.h"
-#include "vmm/config.h"
 #include "vmm/event_loop.h"
 #include "vmm/timings.h"
 #include "vmm/vm.h"

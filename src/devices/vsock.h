@@ -1,7 +1,7 @@
 /* virtio-vsock (virtio 1.2, 5.10) in user space, Firecracker's hybrid model: the host
  * side of every guest stream is a unix-domain socket. Internal to the vsock files
  * (virtio_vsock.c and vsock_*.c) and their tests; the rest of argon sees only
- * virtio_vsock_create() in devices/virtio_devices.h.
+ * virtio_vsock_create() in devices/virtio_vsock.h.
  *
  *   host -> guest: a host process connects to uds_path and writes "CONNECT <port>\n";
  *     the device sends the guest a REQUEST from an ephemeral host port and, on the
@@ -40,7 +40,7 @@
 #include <sys/uio.h>
 
 #include "devices/virtio/virtio.h"
-#include "devices/virtio_devices.h" /* struct vsock_stats */
+#include "devices/virtio_vsock.h" /* struct vsock_stats */
 
 struct vsock_config;
 

@@ -258,13 +258,11 @@ static int rx_take_chain(struct vsock *vs)
 			vsock_schedule(vs);
 			return 0;
 		}
-		int r = virtq_pop(vq, &vs->rx_chain);
-		if (r == 0 && !virtq_enable_notify(vq))
+		int r = virtio_pop(vs->dev, vq, &vs->rx_chain, true, "vsock rx ring broken");
+		if (r == 0)
 			return 0;
-		if (r == -EIO) {
-			virtio_set_needs_reset(vs->dev, "vsock rx ring broken");
+		if (r == -EIO)
 			return -EIO;
-		}
 		if (r < 0 || (r > 0 && vs->rx_chain.write_len < VSOCK_HDR_SIZE)) {
 			vs->stats.dropped++;
 			virtq_push(vq, vs->rx_chain.head, 0);

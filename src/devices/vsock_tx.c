@@ -309,15 +309,9 @@ void vsock_tx_process(struct vsock *vs)
 			vsock_schedule(vs);
 			break;
 		}
-		int r = virtq_pop(vq, &vs->tx_chain);
-		if (r == 0 && !virtq_enable_notify(vq))
+		int r = virtio_pop(vs->dev, vq, &vs->tx_chain, true, "vsock tx ring broken");
+		if (r == 0 || r == -EIO)
 			break;
-		if (r == -EIO) {
-			virtio_set_needs_reset(vs->dev, "vsock tx ring broken");
-			break;
-		}
-		if (r == 0)
-			continue;
 		if (r > 0 && vsock_tx_packet(vs, &vs->tx_chain)) {
 			vs->txb.heads[vs->txb.nheads++] = vs->tx_chain.head;
 			continue; /* given back by vsock_tx_flush */

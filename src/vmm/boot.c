@@ -12,6 +12,7 @@
 #include "arch/x86/mptable.h"
 #include "common/exit_status.h"
 #include "common/log.h"
+#include "devices/device_kind.h"
 #include "devices/virtio/virtio.h"
 #include "loader/loader.h"
 #include "vmm/vcpu.h"
@@ -67,28 +68,20 @@ static char *cmdline_with_devices(struct vm *vm, const char *cmdline)
 	return s;
 }
 
-/* As Firecracker does: a drive marked is_root_device becomes root= unless the user
- * gave one. Drives are created in configuration order, so drive i is /dev/vd('a'+i). */
-static void root_device_arg(const struct vm_config *cfg, const char *cmdline, char *out,
-			    size_t len)
+/* What the devices add to the command line (a drive's root=), each kind asked once. */
+static void device_args(const struct vm_config *cfg, const char *cmdline, char *out, size_t len)
 {
 	out[0] = '\0';
-	if (strstr(cmdline, "root=") == cmdline || strstr(cmdline, " root="))
-		return;
-	for (int i = 0; i < cfg->ndrives && i < 26; i++) {
-		if (cfg->drives[i].is_root_device) {
-			snprintf(out, len, " root=/dev/vd%c %s", 'a' + i,
-				 cfg->drives[i].is_read_only ? "ro" : "rw");
-			return;
-		}
-	}
+	for (int k = 0; device_kinds[k]; k++)
+		if (device_kinds[k]->kernel_args)
+			device_kinds[k]->kernel_args(cfg, cmdline, out, len);
 }
 
 static int place_cmdline(struct vm *vm, const struct vm_config *cfg, struct boot_info_input *in)
 {
 	const char *user = cfg->cmdline ? cfg->cmdline : CONFIG_DEFAULT_CMDLINE;
 	char root[32];
-	root_device_arg(cfg, user, root, sizeof(root));
+	device_args(cfg, user, root, sizeof(root));
 	char *with_root = malloc(strlen(user) + sizeof(root));
 	if (!with_root)
 		return EXIT_HOST_RESOURCE;

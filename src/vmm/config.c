@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/device_kind.h"
 #include "vmm/config_json.h"
 #include "vmm/vm.h"
 
@@ -15,8 +16,6 @@ void config_init(struct vm_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->vcpus = CONFIG_DEFAULT_VCPUS;
 	cfg->mem_mib = CONFIG_DEFAULT_MEM_MIB;
-	for (int i = 0; i < CONFIG_MAX_NETS; i++)
-		cfg->nets[i].tap_fd = -1;
 	config_logger_init(&cfg->logger);
 	cfg->metrics.period_ms = METRICS_DEFAULT_PERIOD_MS;
 }
@@ -26,29 +25,10 @@ void config_free(struct vm_config *cfg)
 	free(cfg->kernel_path);
 	free(cfg->initrd_path);
 	free(cfg->cmdline);
-	for (int i = 0; i < cfg->ndrives; i++)
-		config_drive_clear(&cfg->drives[i]);
-	for (int i = 0; i < cfg->nnets; i++)
-		config_net_clear(&cfg->nets[i]);
-	free(cfg->vsock.uds_path);
+	config_devices_free(cfg);
 	free(cfg->logger.log_path);
 	free(cfg->metrics.metrics_path);
 	memset(cfg, 0, sizeof(*cfg));
-}
-
-void config_drive_clear(struct drive_config *d)
-{
-	free(d->drive_id);
-	free(d->path_on_host);
-	memset(d, 0, sizeof(*d));
-}
-
-void config_net_clear(struct net_config *n)
-{
-	free(n->iface_id);
-	free(n->host_dev_name);
-	memset(n, 0, sizeof(*n));
-	n->tap_fd = -1;
 }
 
 int config_set_string(char **field, const char *value)
@@ -156,21 +136,6 @@ int config_parse_machine_config(struct parse_ctx *ctx, json_t *obj, struct vm_co
 	return 0;
 }
 
-static int parse_vsock_section(struct parse_ctx *ctx, json_t *v, struct vm_config *cfg)
-{
-	return config_parse_vsock(ctx, v, &cfg->vsock);
-}
-
-static int parse_balloon_section(struct parse_ctx *ctx, json_t *v, struct vm_config *cfg)
-{
-	return config_parse_balloon(ctx, v, &cfg->balloon);
-}
-
-static int parse_entropy_section(struct parse_ctx *ctx, json_t *v, struct vm_config *cfg)
-{
-	return config_parse_entropy(ctx, v, &cfg->entropy);
-}
-
 static int parse_logger_section(struct parse_ctx *ctx, json_t *v, struct vm_config *cfg)
 {
 	return config_parse_logger(ctx, v, &cfg->logger);
@@ -181,39 +146,66 @@ static int parse_metrics_section(struct parse_ctx *ctx, json_t *v, struct vm_con
 	return config_parse_metrics(ctx, v, &cfg->metrics);
 }
 
-/* The top-level sections, named as Firecracker's configuration file names them. */
-static const struct {
+/* The VMM's own sections, named as Firecracker's configuration file names them; the
+ * device kinds' sections come between the first two and the rest. */
+struct section {
 	const char *name;
-	bool is_array;
 	int (*parse)(struct parse_ctx *ctx, json_t *value, struct vm_config *cfg);
-} sections[] = {
-	{ "boot-source", false, config_parse_boot_source },
-	{ "machine-config", false, config_parse_machine_config },
-	{ "drives", true, config_parse_drives },
-	{ "network-interfaces", true, config_parse_nets },
-	{ "vsock", false, parse_vsock_section },
-	{ "balloon", false, parse_balloon_section },
-	{ "entropy", false, parse_entropy_section },
-	{ "logger", false, parse_logger_section },
-	{ "metrics", false, parse_metrics_section },
 };
+static const struct section machine_sections[] = {
+	{ "boot-source", config_parse_boot_source },
+	{ "machine-config", config_parse_machine_config },
+};
+static const struct section observe_sections[] = {
+	{ "logger", parse_logger_section },
+	{ "metrics", parse_metrics_section },
+};
+#define NSECTIONS(a) (sizeof(a) / sizeof(a[0]))
+
+static const struct section *find_section(const struct section *s, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s[i].name, key) == 0)
+			return &s[i];
+	return NULL;
+}
+
+/* "boot-source, machine-config, drives, ..., metrics" */
+static void section_names(char *out, size_t len)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < NSECTIONS(machine_sections); i++)
+		used += (size_t)snprintf(out + used, len - used, "%s, ", machine_sections[i].name);
+	for (int k = 0; device_kinds[k] && used < len; k++)
+		used += (size_t)snprintf(out + used, len - used, "%s, ", device_kinds[k]->section);
+	for (size_t i = 0; i < NSECTIONS(observe_sections) && used < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s%s", observe_sections[i].name,
+					 i + 1 < NSECTIONS(observe_sections) ? ", " : "");
+}
+
+static int unknown_section(struct parse_ctx *ctx, const char *key)
+{
+	char names[256];
+	section_names(names, sizeof(names));
+	return config_fail(ctx, "%s: unknown section (expected %s)", key, names);
+}
 
 int config_parse_section(struct parse_ctx *ctx, const char *key, json_t *value,
 			 struct vm_config *cfg)
 {
-	size_t i = 0;
-	while (i < sizeof(sections) / sizeof(sections[0]) && strcmp(key, sections[i].name))
-		i++;
-	if (i == sizeof(sections) / sizeof(sections[0]))
-		return config_fail(ctx, "%s: unknown section (expected boot-source, "
-				   "machine-config, drives, network-interfaces, vsock, "
-				   "balloon, entropy, logger, metrics)", key);
-	if (json_is_null(value) && !sections[i].is_array)
+	const struct section *s = find_section(machine_sections, NSECTIONS(machine_sections), key);
+	if (!s)
+		s = find_section(observe_sections, NSECTIONS(observe_sections), key);
+	const struct device_kind *kind = s ? NULL : device_kind_by_section(key);
+	if (!s && !kind)
+		return unknown_section(ctx, key);
+	bool is_array = kind && kind->id_field;
+	if (json_is_null(value) && !is_array)
 		return 0; /* Firecracker writes "vsock": null for an absent device */
-	if (sections[i].is_array ? !json_is_array(value) : !json_is_object(value))
-		return config_fail(ctx, "%s: expected %s", key,
-				   sections[i].is_array ? "an array" : "an object");
-	return sections[i].parse(ctx, value, cfg);
+	if (is_array ? !json_is_array(value) : !json_is_object(value))
+		return config_fail(ctx, "%s: expected %s", key, is_array ? "an array" : "an object");
+	return s ? s->parse(ctx, value, cfg) : config_parse_device_section(ctx, kind, value, cfg);
 }
 
 static int parse_root(struct parse_ctx *ctx, json_t *root, struct vm_config *cfg)

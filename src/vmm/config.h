@@ -7,54 +7,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "devices/rate_limiter.h"
-
 #define CONFIG_DEFAULT_VCPUS 1
 #define CONFIG_DEFAULT_MEM_MIB 128
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=1"
 
-#define CONFIG_MAX_DRIVES 8
-#define CONFIG_MAX_NETS 4
+/* Devices of every kind in one VM (each kind has its own limit too). */
+#define CONFIG_MAX_DEVICES 16
 
-/* Firecracker's cache_type: with Writeback (argon's default) the guest sees a volatile
- * write cache and its flushes reach the disk (fdatasync) before they complete; with
- * Unsafe no flush is offered and writes are only as durable as the host's page cache. */
-enum drive_cache { DRIVE_CACHE_WRITEBACK, DRIVE_CACHE_UNSAFE };
+struct device_kind;
 
-struct drive_config {
-	char *drive_id;	      /* drives[].drive_id */
-	char *path_on_host;   /* drives[].path_on_host */
-	bool is_read_only;    /* drives[].is_read_only */
-	bool is_root_device;  /* drives[].is_root_device */
-	enum drive_cache cache_type;
-	struct rate_limiter_config rate_limiter;
-};
-
-struct net_config {
-	char *iface_id;	      /* network-interfaces[].iface_id */
-	char *host_dev_name;  /* tap name; created if missing */
-	int tap_fd;	      /* an already open tap, or -1 */
-	uint8_t guest_mac[6];
-	bool has_guest_mac;   /* else the device derives one */
-	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
-};
-
-struct vsock_config {
-	bool enabled;
-	uint32_t guest_cid; /* >= 3 */
-	char *uds_path;
-};
-
-struct balloon_config {
-	bool enabled;
-	uint32_t amount_mib;		   /* target size of the balloon */
-	bool deflate_on_oom;
-	uint32_t stats_polling_interval_s; /* 0: no statistics queue */
-};
-
-struct entropy_config {
-	bool enabled;
-	struct rate_limiter_config rate_limiter;
+/* One configured device: its kind and the kind's own settings (struct drive_config,
+ * ...), which only the kind reads (devices/NAME_kind.c). */
+struct device_config {
+	const struct device_kind *kind;
+	void *conf;
 };
 
 /* Firecracker's logger object (PUT /logger, "logger" in a config file). */
@@ -80,13 +46,10 @@ struct vm_config {
 	char *cmdline;	    /* boot-source.boot_args */
 	int vcpus;	    /* machine-config.vcpu_count */
 	uint64_t mem_mib;   /* machine-config.mem_size_mib */
-	struct drive_config drives[CONFIG_MAX_DRIVES];
-	int ndrives;
-	struct net_config nets[CONFIG_MAX_NETS];
-	int nnets;
-	struct vsock_config vsock;
-	struct balloon_config balloon;
-	struct entropy_config entropy;
+	/* Devices in the order given; created kind by kind (device_kinds.c), each kind's
+	 * in this order. */
+	struct device_config devices[CONFIG_MAX_DEVICES];
+	int ndevices;
 	struct logger_config logger;
 	struct metrics_config metrics;
 };
@@ -95,6 +58,23 @@ void config_init(struct vm_config *cfg);
 void config_free(struct vm_config *cfg);
 /* Replaces *field with a copy of value (NULL clears it). Returns 0 or -ENOMEM. */
 int config_set_string(char **field, const char *value);
+
+/* ---- devices (config_devices.c) ---- */
+/* The settings of kind's device named id (NULL: its first device), or NULL. */
+void *config_device(const struct vm_config *cfg, const struct device_kind *kind,
+		    const char *id);
+/* How many devices of kind; the k-th of them in the order given, or NULL. */
+int config_device_count(const struct vm_config *cfg, const struct device_kind *kind);
+void *config_device_nth(const struct vm_config *cfg, const struct device_kind *kind, int k);
+/* New settings for kind with its defaults, or NULL when out of memory. */
+void *config_device_new(const struct device_kind *kind);
+void config_device_free(const struct device_kind *kind, void *conf);
+/* Adds conf (taken over) after the devices given so far. Returns 0, or -ENOSPC when
+ * CONFIG_MAX_DEVICES are configured (conf is then freed). */
+int config_device_append(struct vm_config *cfg, const struct device_kind *kind, void *conf);
+/* Stores conf (taken over) in place of kind's device with the same id, else appends it
+ * (API PUTs). Returns 0 or -ENOSPC (conf freed). */
+int config_device_put(struct vm_config *cfg, const struct device_kind *kind, void *conf);
 
 /* Reads a JSON config file over cfg: {"boot-source": {...}, "machine-config": {...}}.
  * Unknown fields, wrong types and out-of-range values are errors. Returns 0, or -1

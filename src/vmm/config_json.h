@@ -1,4 +1,5 @@
-/* Helpers shared by the JSON configuration parsers (config.c, config_devices.c):
+/* Helpers shared by the JSON configuration parsers (config.c, config_devices.c,
+ * and each device kind's devices/NAME_kind.c):
  * every message starts with the file (or API resource) name and the field path. */
 #ifndef ARGON_VMM_CONFIG_JSON_H
 #define ARGON_VMM_CONFIG_JSON_H
@@ -8,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/rate_limiter.h"
 #include "vmm/config.h"
 
 struct parse_ctx {
@@ -33,23 +35,26 @@ int config_parse_section(struct parse_ctx *ctx, const char *key, json_t *value,
 int config_parse_boot_source(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg);
 int config_parse_machine_config(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg);
 
-/* Device sections: obj is the section's JSON (an array for drives and interfaces). */
-int config_parse_drives(struct parse_ctx *ctx, json_t *array, struct vm_config *cfg);
-int config_parse_drive(struct parse_ctx *ctx, const char *path, json_t *obj,
-		       struct drive_config *d);
-int config_parse_nets(struct parse_ctx *ctx, json_t *array, struct vm_config *cfg);
-int config_parse_net(struct parse_ctx *ctx, const char *path, json_t *obj, struct net_config *n);
-int config_parse_vsock(struct parse_ctx *ctx, json_t *obj, struct vsock_config *v);
-int config_parse_balloon(struct parse_ctx *ctx, json_t *obj, struct balloon_config *b);
-int config_parse_entropy(struct parse_ctx *ctx, json_t *obj, struct entropy_config *e);
+/* A device kind's section (devices/device_kind.h): an array of entries for a kind with
+ * ids, else the object of its one device, read over what is there. */
+struct device_kind;
+int config_parse_device_section(struct parse_ctx *ctx, const struct device_kind *kind,
+				json_t *value, struct vm_config *cfg);
+/* "PATH: unknown field (expected EXPECTED)". Returns -1. */
+int config_unknown_field(struct parse_ctx *ctx, const char *path, const char *expected);
+/* A rate limiter in the form config_take_rate_limiter reads (null when unset). */
+json_t *config_rate_limiter_json(const struct rate_limiter_config *r);
+/* A rate limiter given in a PATCH body (already checked) replaces the old one; null or
+ * absent keeps it, as Firecracker's optional fields do. Returns out or NULL. */
+struct rate_limiter_config *config_patched_limiter(json_t *body, const char *key,
+						   struct rate_limiter_config *out);
 /* config_observe.c: Firecracker's logger and metrics objects. */
 void config_logger_init(struct logger_config *l);
 int config_parse_logger(struct parse_ctx *ctx, json_t *obj, struct logger_config *l);
 int config_parse_metrics(struct parse_ctx *ctx, json_t *obj, struct metrics_config *m);
 
-/* Frees a device's strings and zeroes it (tap_fd -1). */
-void config_drive_clear(struct drive_config *d);
-void config_net_clear(struct net_config *n);
+/* Frees every device's settings. */
+void config_devices_free(struct vm_config *cfg);
 
 /* "AA:FC:00:00:00:01" into mac; returns 0 or -1. */
 int config_parse_mac(const char *s, uint8_t mac[6]);

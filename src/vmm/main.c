@@ -16,6 +16,7 @@
 #include "common/exit_status.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "devices/device_kind.h"
 #include "vmm/config.h"
 #include "vmm/config_args.h"
 #include "vmm/vcpu.h"
@@ -30,12 +31,15 @@ static void usage(FILE *out)
 {
 	fputs("usage: argon-vmm [--config FILE] [--kernel PATH] [--initrd PATH] [--cmdline STR]\n"
 	      "                 [--vcpus N] [--memory MIB] [--timings] [--log-level LEVEL]\n"
-	      "                 [--api-sock PATH] [--id ID] [--log-path PATH] [--metrics-path PATH]\n"
-	      "                 [--disk PATH[,ro][,id=NAME][,cache=writeback|unsafe][,bw=N][,ops=N]]...\n"
-	      "                 [--net tap=NAME[,mac=MAC][,id=NAME][,bw=N][,ops=N]]...\n"
-	      "                 [--vsock cid=N,uds=PATH] [--balloon MIB[,deflate-on-oom][,stats=S]]\n"
-	      "                 [--rng[=bw=N]]\n"
-	      "Boots one VM on /dev/kvm; the guest's serial console is stdin/stdout.\n"
+	      "                 [--api-sock PATH] [--id ID] [--log-path PATH] [--metrics-path PATH]\n",
+	      out);
+	for (int k = 0; device_kinds[k]; k++) {
+		const struct device_kind *kind = device_kinds[k];
+		fprintf(out, "                 [--%s%s%s]%s\n", kind->option,
+			kind->option_arg_optional ? "" : " ", kind->option_usage,
+			kind->id_field ? "..." : "");
+	}
+	fputs("Boots one VM on /dev/kvm; the guest's serial console is stdin/stdout.\n"
 	      "Options given after --config override the file's values. Rates (bw=, ops=) are\n"
 	      "per second; sizes take K, M or G. With --api-sock and no kernel, argon-vmm\n"
 	      "waits for its configuration and InstanceStart on the API (Firecracker's REST API).\n",
@@ -56,14 +60,14 @@ static int parse_number(const char *opt, const char *arg, long long min, long lo
 	return 0;
 }
 
+/* getopt's value for the k-th device kind's option. */
+#define DEVICE_OPTION(k) (256 + (k))
+
 static int apply_device_option(struct options *o, int c, const char *arg)
 {
 	char err[512];
-	int rc = c == 'D' ? config_arg_disk(&o->vmm->cfg, arg, err, sizeof(err))
-		 : c == 'N' ? config_arg_net(&o->vmm->cfg, arg, err, sizeof(err))
-		 : c == 'S' ? config_arg_vsock(&o->vmm->cfg, arg, err, sizeof(err))
-		 : c == 'B' ? config_arg_balloon(&o->vmm->cfg, arg, err, sizeof(err))
-			    : config_arg_rng(&o->vmm->cfg, arg, err, sizeof(err));
+	int rc = config_arg_device(&o->vmm->cfg, device_kinds[c - DEVICE_OPTION(0)], arg, err,
+				   sizeof(err));
 	if (rc)
 		log_error("%s", err);
 	return rc;
@@ -120,12 +124,6 @@ static int apply_option(struct options *o, int c, const char *arg)
 		return config_set_string(&o->vmm->cfg.logger.log_path, arg);
 	case 'M':
 		return config_set_string(&o->vmm->cfg.metrics.metrics_path, arg);
-	case 'D':
-	case 'N':
-	case 'S':
-	case 'B':
-	case 'R':
-		return apply_device_option(o, c, arg);
 	case 'l':
 		if (log_level_parse(arg) < 0) {
 			log_error("--log-level '%s': expected error, warn, info or debug", arg);
@@ -134,26 +132,38 @@ static int apply_option(struct options *o, int c, const char *arg)
 		log_set_level((enum log_level)log_level_parse(arg));
 		return 0;
 	default:
-		return -1;
+		return c >= DEVICE_OPTION(0) ? apply_device_option(o, c, arg) : -1;
 	}
 }
 
-static int parse_args(int argc, char **argv, struct options *o)
+/* The VMM's own options, then one per device kind. */
+static void build_options(struct option *longopts, size_t max)
 {
-	static const struct option longopts[] = {
+	static const struct option own[] = {
 		{ "config", required_argument, NULL, 'c' }, { "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' }, { "cmdline", required_argument, NULL, 'a' },
 		{ "vcpus", required_argument, NULL, 'n' },  { "memory", required_argument, NULL, 'm' },
 		{ "timings", no_argument, NULL, 't' },	    { "log-level", required_argument, NULL, 'l' },
-		{ "disk", required_argument, NULL, 'D' },   { "net", required_argument, NULL, 'N' },
-		{ "vsock", required_argument, NULL, 'S' },  { "balloon", required_argument, NULL, 'B' },
-		{ "rng", optional_argument, NULL, 'R' },
 		{ "api-sock", required_argument, NULL, 's' }, { "id", required_argument, NULL, 'I' },
 		{ "log-path", required_argument, NULL, 'L' },
 		{ "metrics-path", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },	    { "version", no_argument, NULL, 'V' },
-		{ 0 },
 	};
+	size_t n = 0;
+	for (; n < sizeof(own) / sizeof(own[0]); n++)
+		longopts[n] = own[n];
+	for (int k = 0; device_kinds[k] && n + 1 < max; k++)
+		longopts[n++] = (struct option){ device_kinds[k]->option,
+						 device_kinds[k]->option_arg_optional
+							 ? optional_argument : required_argument,
+						 NULL, DEVICE_OPTION(k) };
+	longopts[n] = (struct option){ 0 };
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	struct option longopts[32];
+	build_options(longopts, sizeof(longopts) / sizeof(longopts[0]));
 	int c;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'h' || c == 'V') {

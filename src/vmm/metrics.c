@@ -12,42 +12,28 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "devices/device_kind.h"
 #include "devices/virtio/virtio.h"
-#include "devices/virtio_balloon.h"
-#include "devices/virtio_blk.h"
-#include "devices/virtio_devices.h"
-#include "devices/virtio_net.h"
-#include "devices/virtio_rng.h"
 #include "vmm/event_loop.h"
 #include "vmm/timings.h"
 #include "vmm/vcpu.h"
 #include "vmm/vmm_state.h"
 
-/* The metric families, in output order. Names follow Prometheus' conventions
- * (_total for counters, base units); `ns` families are counted in nanoseconds and
- * shown in seconds. */
+/* The VMM's metric families, in output order. */
 enum family_id {
 	F_STATE, F_UPTIME, F_GUEST_MEMORY, F_RSS, F_VCPUS, F_PAUSED,
 	F_EXITS, F_VCPU_RUN, F_VCPU_CPU, F_VCPU_STEAL,
 	F_ACCESSES, F_NOTIFIES, F_INTERRUPTS, F_POLL_WINDOWS, F_POLL_TIME,
-	F_BLOCK_BYTES, F_BLOCK_OPS, F_BLOCK_ERRORS,
-	F_NET_BYTES, F_NET_PACKETS, F_NET_DROPPED, F_NET_ERRORS,
-	F_VSOCK_BYTES, F_VSOCK_PACKETS, F_VSOCK_ERRORS, F_VSOCK_CONNECTIONS,
-	F_ENTROPY_BYTES, F_ENTROPY_REQUESTS, F_ENTROPY_ERRORS,
-	F_BALLOON_TARGET, F_BALLOON_ACTUAL,
+	/* the device kinds' families come here */
 	F_THROTTLED,
 	F_API_REQUESTS, F_API_ERRORS, F_API_REFUSED,
 	F_LOG_DROPPED, F_LOG_SUPPRESSED, F_METRICS_WRITTEN, F_METRICS_DROPPED,
 	F_COUNT
 };
 
-#define FAMILY(n, t, h, l1, l2, in_ns) \
-	{ .name = n, .type = t, .help = h, .label1 = l1, .label2 = l2, .ns = in_ns }
+#define FAMILY METRIC_FAMILY
 
-static const struct family {
-	const char *name, *type, *help, *label1, *label2;
-	bool ns;
-} families[F_COUNT] = {
+static const struct metric_family families[F_COUNT] = {
 	[F_STATE] = FAMILY("argon_vm_state", "gauge",
 			"1 for the VM's current state",
 			"state", NULL, false),
@@ -94,54 +80,6 @@ static const struct family {
 			"Time the device thread spent polling (its CPU, which sleeping "
 			"would have left to others)",
 			NULL, NULL, true),
-	[F_BLOCK_BYTES] = FAMILY("argon_block_bytes_total", "counter",
-			"Bytes read and written per drive",
-			"drive", "op", false),
-	[F_BLOCK_OPS] = FAMILY("argon_block_ops_total", "counter",
-			"Requests completed per drive and kind",
-			"drive", "op", false),
-	[F_BLOCK_ERRORS] = FAMILY("argon_block_errors_total", "counter",
-			"Requests failed by the host (io) or refused as malformed or "
-			"unsupported (bad_request)",
-			"drive", "kind", false),
-	[F_NET_BYTES] = FAMILY("argon_net_bytes_total", "counter",
-			"Bytes per interface and direction",
-			"iface", "direction", false),
-	[F_NET_PACKETS] = FAMILY("argon_net_packets_total", "counter",
-			"Frames per interface and direction",
-			"iface", "direction", false),
-	[F_NET_DROPPED] = FAMILY("argon_net_dropped_total", "counter",
-			"Frames dropped",
-			"iface", "direction", false),
-	[F_NET_ERRORS] = FAMILY("argon_net_errors_total", "counter",
-			"Malformed chains and tap errors",
-			"iface", "direction", false),
-	[F_VSOCK_BYTES] = FAMILY("argon_vsock_bytes_total", "counter",
-			"Stream payload bytes, tx = guest to host", "direction", NULL, false),
-	[F_VSOCK_PACKETS] = FAMILY("argon_vsock_packets_total", "counter",
-			"vsock packets, tx = from the guest", "direction", NULL, false),
-	[F_VSOCK_ERRORS] = FAMILY("argon_vsock_errors_total", "counter",
-			"Guest packets dropped as malformed or misaddressed (dropped), resets "
-			"sent (rst), connections refused (refused), data beyond the credit "
-			"we gave (credit)",
-			"kind", NULL, false),
-	[F_VSOCK_CONNECTIONS] = FAMILY("argon_vsock_connections", "gauge",
-			"vsock streams open now", NULL, NULL, false),
-	[F_ENTROPY_BYTES] = FAMILY("argon_entropy_bytes_total", "counter",
-			"Random bytes given",
-			NULL, NULL, false),
-	[F_ENTROPY_REQUESTS] = FAMILY("argon_entropy_requests_total", "counter",
-			"Entropy requests",
-			NULL, NULL, false),
-	[F_ENTROPY_ERRORS] = FAMILY("argon_entropy_errors_total", "counter",
-			"Failed entropy requests",
-			NULL, NULL, false),
-	[F_BALLOON_TARGET] = FAMILY("argon_balloon_target_bytes", "gauge",
-			"Balloon size asked for",
-			NULL, NULL, false),
-	[F_BALLOON_ACTUAL] = FAMILY("argon_balloon_actual_bytes", "gauge",
-			"Balloon size the guest holds",
-			NULL, NULL, false),
 	[F_THROTTLED] = FAMILY("argon_rate_limiter_throttled_total", "counter",
 			"Times a rate limiter made a device wait",
 			"device", NULL, false),
@@ -168,21 +106,38 @@ static const struct family {
 			NULL, NULL, false),
 };
 
+const struct metric_family *const metrics_throttled = &families[F_THROTTLED];
+
 struct sample {
-	enum family_id fam;
-	unsigned seq;
+	const struct metric_family *fam;
+	unsigned rank, seq; /* output order: by family, then as added */
 	char l1[64], l2[32];
 	uint64_t value;
 };
 
-struct sample_set {
+struct metrics_sink {
 	struct sample *s;
 	size_t n, cap;
 	bool failed; /* out of memory: the rendering is refused */
 };
 
-static void add(struct sample_set *set, enum family_id fam, const char *l1, const char *l2,
-		uint64_t value)
+/* A family's place in the output: the VMM's families before F_THROTTLED, then each
+ * kind's in the order of device_kinds, then the rest of the VMM's. */
+static unsigned family_rank(const struct metric_family *f)
+{
+	unsigned kinds = 0;
+	for (int k = 0; device_kinds[k]; k++) {
+		const struct device_kind *kind = device_kinds[k];
+		if (f >= kind->families && f < kind->families + kind->nfamilies)
+			return F_THROTTLED + kinds + (unsigned)(f - kind->families);
+		kinds += (unsigned)kind->nfamilies;
+	}
+	unsigned id = (unsigned)(f - families);
+	return id < F_THROTTLED ? id : id + kinds;
+}
+
+void metrics_add(struct metrics_sink *set, const struct metric_family *fam, const char *l1,
+		 const char *l2, uint64_t value)
 {
 	if (set->n == set->cap) {
 		size_t cap = set->cap ? set->cap * 2 : 128;
@@ -195,15 +150,22 @@ static void add(struct sample_set *set, enum family_id fam, const char *l1, cons
 		set->cap = cap;
 	}
 	struct sample *x = &set->s[set->n];
-	*x = (struct sample){ .fam = fam, .seq = (unsigned)set->n, .value = value };
+	*x = (struct sample){ .fam = fam, .rank = family_rank(fam), .seq = (unsigned)set->n,
+			      .value = value };
 	snprintf(x->l1, sizeof(x->l1), "%s", l1 ? l1 : "");
 	snprintf(x->l2, sizeof(x->l2), "%s", l2 ? l2 : "");
 	set->n++;
 }
 
-static void addf(struct sample_set *set, enum family_id fam, uint64_t value, const char *fmt, ...)
+static void add(struct metrics_sink *set, enum family_id fam, const char *l1, const char *l2,
+		uint64_t value)
+{
+	metrics_add(set, &families[fam], l1, l2, value);
+}
+
+static void addf(struct metrics_sink *set, enum family_id fam, uint64_t value, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static void addf(struct sample_set *set, enum family_id fam, uint64_t value, const char *fmt, ...)
+static void addf(struct metrics_sink *set, enum family_id fam, uint64_t value, const char *fmt, ...)
 {
 	char l1[64];
 	va_list ap;
@@ -251,7 +213,7 @@ static void schedstat(int tid, uint64_t *cpu, uint64_t *wait)
 	*wait = w;
 }
 
-static void collect_process(struct sample_set *set, struct vmm *v)
+static void collect_process(struct metrics_sink *set, struct vmm *v)
 {
 	for (enum vmm_state s = VMM_NOT_STARTED; s <= VMM_PAUSED; s++)
 		add(set, F_STATE, vmm_state_name(s), NULL, v->state == s);
@@ -270,7 +232,7 @@ static void collect_process(struct sample_set *set, struct vmm *v)
 	add(set, F_PAUSED, NULL, NULL, paused);
 }
 
-static void collect_vcpus(struct sample_set *set, struct vm *vm)
+static void collect_vcpus(struct metrics_sink *set, struct vm *vm)
 {
 	for (uint32_t r = 0; r < EXIT_REASON_MAX; r++) {
 		uint64_t n = __atomic_load_n(&vm->exits.by_reason[r], __ATOMIC_RELAXED);
@@ -287,109 +249,18 @@ static void collect_vcpus(struct sample_set *set, struct vm *vm)
 	}
 }
 
-/* "block:rootfs", "net:eth0", "vsock", "entropy", "balloon": the k-th device of a
- * kind was made from the k-th entry of that kind in the configuration. */
-static void device_label(struct vmm *v, int index, char *out, size_t len)
-{
-	struct virtio_device *dev = v->vm.virtio[index];
-	int k = 0;
-	for (int i = 0; i < index; i++)
-		k += v->vm.virtio[i]->ops->device_id == dev->ops->device_id;
-	uint32_t id = dev->ops->device_id;
-	if (id == VIRTIO_ID_BLOCK && k < v->cfg.ndrives)
-		snprintf(out, len, "block:%s", v->cfg.drives[k].drive_id);
-	else if (id == VIRTIO_ID_NET && k < v->cfg.nnets)
-		snprintf(out, len, "net:%s", v->cfg.nets[k].iface_id);
-	else if (id == VIRTIO_ID_RNG)
-		snprintf(out, len, "entropy");
-	else
-		snprintf(out, len, "%s", dev->ops->name);
-}
-
-static void collect_bus(struct sample_set *set, struct vmm *v, struct bus *bus)
+static void collect_bus(struct metrics_sink *set, struct vmm *v, struct bus *bus)
 {
 	for (int i = 0; i < bus->nranges; i++) {
 		struct bus_range *r = &bus->ranges[i];
-		char label[64];
-		snprintf(label, sizeof(label), "%s", r->ops->name);
-		for (int d = 0; d < v->vm.nvirtio; d++)
-			if (bus == &v->vm.mmio_bus && v->vm.virtio[d]->mmio_base == r->base)
-				device_label(v, d, label, sizeof(label));
-		add(set, F_ACCESSES, bus->name, label, __atomic_load_n(&r->accesses, __ATOMIC_RELAXED));
+		struct device *d = bus == &v->vm.mmio_bus ? device_set_at(&v->devices, r->base) : NULL;
+		add(set, F_ACCESSES, bus->name, d ? d->label : r->ops->name,
+		    __atomic_load_n(&r->accesses, __ATOMIC_RELAXED));
 	}
 }
 
-static void collect_block(struct sample_set *set, struct virtio_device *dev, const char *label)
-{
-	struct virtio_blk_stats s;
-	virtio_blk_get_stats(dev, &s);
-	const char *drive = label + strlen("block:");
-	add(set, F_BLOCK_BYTES, drive, "read", s.read_bytes);
-	add(set, F_BLOCK_BYTES, drive, "write", s.write_bytes);
-	add(set, F_BLOCK_OPS, drive, "read", s.read_ops);
-	add(set, F_BLOCK_OPS, drive, "write", s.write_ops);
-	add(set, F_BLOCK_OPS, drive, "flush", s.flush_ops);
-	add(set, F_BLOCK_OPS, drive, "discard", s.discard_ops);
-	add(set, F_BLOCK_OPS, drive, "write_zeroes", s.write_zeroes_ops);
-	add(set, F_BLOCK_OPS, drive, "get_id", s.get_id_ops);
-	add(set, F_BLOCK_ERRORS, drive, "io", s.io_errors);
-	add(set, F_BLOCK_ERRORS, drive, "bad_request", s.bad_requests);
-	add(set, F_THROTTLED, label, NULL, s.throttled);
-}
-
-static void collect_net(struct sample_set *set, struct virtio_device *dev, const char *label)
-{
-	struct virtio_net_stats s;
-	virtio_net_get_stats(dev, &s);
-	const char *iface = label + strlen("net:");
-	add(set, F_NET_BYTES, iface, "rx", s.rx_bytes);
-	add(set, F_NET_BYTES, iface, "tx", s.tx_bytes);
-	add(set, F_NET_PACKETS, iface, "rx", s.rx_packets);
-	add(set, F_NET_PACKETS, iface, "tx", s.tx_packets);
-	add(set, F_NET_DROPPED, iface, "rx", s.rx_dropped);
-	add(set, F_NET_DROPPED, iface, "tx", s.tx_dropped);
-	add(set, F_NET_ERRORS, iface, "rx", s.rx_errors);
-	add(set, F_NET_ERRORS, iface, "tx", s.tx_errors);
-	addf(set, F_THROTTLED, s.rx_throttled, "%s:rx", label);
-	addf(set, F_THROTTLED, s.tx_throttled, "%s:tx", label);
-}
-
-static void collect_vsock(struct sample_set *set, struct virtio_device *dev)
-{
-	struct vsock_stats s;
-	uint32_t open_streams;
-	virtio_vsock_get_stats(dev, &s, &open_streams);
-	add(set, F_VSOCK_BYTES, "tx", NULL, s.tx_bytes);
-	add(set, F_VSOCK_BYTES, "rx", NULL, s.rx_bytes);
-	add(set, F_VSOCK_PACKETS, "tx", NULL, s.tx_packets);
-	add(set, F_VSOCK_PACKETS, "rx", NULL, s.rx_packets);
-	add(set, F_VSOCK_ERRORS, "dropped", NULL, s.dropped);
-	add(set, F_VSOCK_ERRORS, "rst", NULL, s.rst_sent);
-	add(set, F_VSOCK_ERRORS, "refused", NULL, s.refused);
-	add(set, F_VSOCK_ERRORS, "credit", NULL, s.credit_violations);
-	add(set, F_VSOCK_CONNECTIONS, NULL, NULL, open_streams);
-}
-
-static void collect_entropy(struct sample_set *set, struct virtio_device *dev)
-{
-	struct virtio_rng_stats s;
-	virtio_rng_get_stats(dev, &s);
-	add(set, F_ENTROPY_BYTES, NULL, NULL, s.bytes);
-	add(set, F_ENTROPY_REQUESTS, NULL, NULL, s.requests);
-	add(set, F_ENTROPY_ERRORS, NULL, NULL, s.errors);
-	add(set, F_THROTTLED, "entropy", NULL, s.throttled);
-}
-
-static void collect_balloon(struct sample_set *set, struct virtio_device *dev)
-{
-	struct virtio_balloon_stats s;
-	if (virtio_balloon_get_stats(dev, &s))
-		return;
-	add(set, F_BALLOON_TARGET, NULL, NULL, (uint64_t)s.target_pages << VIRTIO_BALLOON_PFN_SHIFT);
-	add(set, F_BALLOON_ACTUAL, NULL, NULL, (uint64_t)s.actual_pages << VIRTIO_BALLOON_PFN_SHIFT);
-}
-
-static void collect_devices(struct sample_set *set, struct vmm *v)
+/* Each device's transport counters, then whatever its kind counts. */
+static void collect_devices(struct metrics_sink *set, struct vmm *v)
 {
 	struct event_loop_poll_stats poll;
 	event_loop_poll_stats(v->vm.loop, &poll);
@@ -397,28 +268,18 @@ static void collect_devices(struct sample_set *set, struct vmm *v)
 	add(set, F_POLL_TIME, NULL, NULL, poll.ns);
 	collect_bus(set, v, &v->vm.pio_bus);
 	collect_bus(set, v, &v->vm.mmio_bus);
-	for (int i = 0; i < v->vm.nvirtio; i++) {
-		struct virtio_device *dev = v->vm.virtio[i];
-		char label[64];
-		device_label(v, i, label, sizeof(label));
-		add(set, F_NOTIFIES, label, NULL, __atomic_load_n(&dev->notifies, __ATOMIC_RELAXED));
-		add(set, F_INTERRUPTS, label, NULL,
-		    __atomic_load_n(&dev->interrupts, __ATOMIC_RELAXED));
-		uint32_t id = dev->ops->device_id;
-		if (id == VIRTIO_ID_BLOCK && strncmp(label, "block:", 6) == 0)
-			collect_block(set, dev, label);
-		else if (id == VIRTIO_ID_NET && strncmp(label, "net:", 4) == 0)
-			collect_net(set, dev, label);
-		else if (id == VIRTIO_ID_VSOCK)
-			collect_vsock(set, dev);
-		else if (id == VIRTIO_ID_RNG)
-			collect_entropy(set, dev);
-		else if (id == VIRTIO_ID_BALLOON)
-			collect_balloon(set, dev);
+	for (int i = 0; i < v->devices.n; i++) {
+		const struct device *d = &v->devices.items[i];
+		add(set, F_NOTIFIES, d->label, NULL,
+		    __atomic_load_n(&d->virtio->notifies, __ATOMIC_RELAXED));
+		add(set, F_INTERRUPTS, d->label, NULL,
+		    __atomic_load_n(&d->virtio->interrupts, __ATOMIC_RELAXED));
+		if (d->kind->stats)
+			d->kind->stats(d, set);
 	}
 }
 
-static void collect_counters(struct sample_set *set, struct vmm *v)
+static void collect_counters(struct metrics_sink *set, struct vmm *v)
 {
 	struct metrics *m = &v->metrics;
 	for (int i = 0; i < m->nendpoints; i++) {
@@ -437,12 +298,12 @@ static void collect_counters(struct sample_set *set, struct vmm *v)
 static int by_family(const void *a, const void *b)
 {
 	const struct sample *x = a, *y = b;
-	if (x->fam != y->fam)
-		return x->fam < y->fam ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static void collect(struct sample_set *set, struct vmm *v)
+static void collect(struct metrics_sink *set, struct vmm *v)
 {
 	collect_process(set, v);
 	if (v->vm_created && v->state != VMM_NOT_STARTED) {
@@ -503,7 +364,7 @@ static void text_label(struct text *t, const char *name, const char *value)
 
 static void text_sample(struct text *t, const struct sample *s)
 {
-	const struct family *f = &families[s->fam];
+	const struct metric_family *f = s->fam;
 	text_printf(t, "%s", f->name);
 	if (f->label1) {
 		text_printf(t, "{");
@@ -523,13 +384,13 @@ static void text_sample(struct text *t, const struct sample *s)
 
 char *metrics_prometheus(struct vmm *v)
 {
-	struct sample_set set = { 0 };
+	struct metrics_sink set = { 0 };
 	struct text t = { .buf = malloc(16384), .cap = 16384 }; /* a scrape's usual size */
 	t.failed = !t.buf;
 	collect(&set, v);
 	for (size_t i = 0; i < set.n && !set.failed; i++) {
-		const struct family *f = &families[set.s[i].fam];
-		if (i == 0 || set.s[i - 1].fam != set.s[i].fam)
+		const struct metric_family *f = set.s[i].fam;
+		if (i == 0 || set.s[i - 1].rank != set.s[i].rank)
 			text_printf(&t, "# HELP %s %s.\n# TYPE %s %s\n", f->name, f->help, f->name,
 				    f->type);
 		text_sample(&t, &set.s[i]);
@@ -546,7 +407,7 @@ char *metrics_prometheus(struct vmm *v)
 
 static json_t *json_value(const struct sample *s)
 {
-	if (families[s->fam].ns)
+	if (s->fam->ns)
 		return json_real((double)s->value / 1e9);
 	return json_integer((json_int_t)s->value);
 }
@@ -562,7 +423,7 @@ static json_t *child(json_t *obj, const char *key)
 
 static int json_sample(json_t *root, const struct sample *s)
 {
-	const struct family *f = &families[s->fam];
+	const struct metric_family *f = s->fam;
 	const char *key = f->name + strlen("argon_");
 	if (!f->label1)
 		return json_object_set_new(root, key, json_value(s));
@@ -574,7 +435,7 @@ static int json_sample(json_t *root, const struct sample *s)
 
 char *metrics_json(struct vmm *v)
 {
-	struct sample_set set = { 0 };
+	struct metrics_sink set = { 0 };
 	collect(&set, v);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);

@@ -12,10 +12,32 @@
 #ifndef ARGON_VMM_METRICS_H
 #define ARGON_VMM_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct vmm;
+
+/* A metric family: its name (Prometheus' conventions: _total for counters, base
+ * units), type, help and up to two label names. `ns` families are counted in
+ * nanoseconds and shown in seconds. The VMM's own are in metrics.c; each device kind
+ * declares its own (device_kind.h), shown after the VMM's device-thread families in
+ * the order of device_kinds. */
+struct metric_family {
+	const char *name, *type, *help, *label1, *label2;
+	bool ns;
+};
+#define METRIC_FAMILY(n, t, h, l1, l2, in_ns) \
+	{ .name = n, .type = t, .help = h, .label1 = l1, .label2 = l2, .ns = in_ns }
+
+/* Where a collection gathers samples (metrics.c). */
+struct metrics_sink;
+/* One sample of family f; l1 and l2 are its labels' values (NULL when it has none). */
+void metrics_add(struct metrics_sink *sink, const struct metric_family *f, const char *l1,
+		 const char *l2, uint64_t value);
+/* Times a rate limiter made a device wait, labelled by device: shared by every kind
+ * with a rate limiter, shown after all the kinds' families. */
+extern const struct metric_family *const metrics_throttled;
 
 /* API counters, filled by the API server (one entry per route, plus "other"). */
 #define METRICS_MAX_ENDPOINTS 48

@@ -14,7 +14,6 @@
 #include "devices/i8042.h"
 #include "devices/legacy.h"
 #include "devices/serial.h"
-#include "devices/virtio_devices.h"
 #include "vmm/boot.h"
 #include "vmm/event_loop.h"
 #include "vmm/vcpu.h"
@@ -69,20 +68,31 @@ static int create_platform(struct vmm *v)
 	return 0;
 }
 
-/* Device backends open their files, taps and sockets here, before anything runs. */
-static int create_devices(struct vm *vm, const struct vm_config *cfg)
+/* One device: created by its kind, then recorded with its id. A device the kind
+ * added before failing is recorded too, so it is found while the VM goes away. */
+static int create_device(struct vmm *v, const struct device_kind *kind, const void *conf)
+{
+	int before = v->vm.nvirtio;
+	int err = kind->create(&v->vm, conf);
+	if (v->vm.nvirtio > before) {
+		int e = device_set_add(&v->devices, kind, device_kind_id(kind, conf),
+				       v->vm.virtio[before]);
+		err = err ? err : e;
+	}
+	return err;
+}
+
+/* Device backends open their files, taps and sockets here, before anything runs: kind
+ * by kind in the order of device_kinds, each kind's devices in the order given. */
+static int create_devices(struct vmm *v)
 {
 	int err = 0;
-	for (int i = 0; !err && i < cfg->ndrives; i++)
-		err = virtio_blk_create(vm, &cfg->drives[i]);
-	for (int i = 0; !err && i < cfg->nnets; i++)
-		err = virtio_net_create(vm, &cfg->nets[i]);
-	if (!err && cfg->vsock.enabled)
-		err = virtio_vsock_create(vm, &cfg->vsock);
-	if (!err && cfg->entropy.enabled)
-		err = virtio_rng_create(vm, &cfg->entropy);
-	if (!err && cfg->balloon.enabled)
-		err = virtio_balloon_create(vm, &cfg->balloon);
+	for (int k = 0; !err && device_kinds[k]; k++) {
+		const struct device_kind *kind = device_kinds[k];
+		int n = config_device_count(&v->cfg, kind);
+		for (int i = 0; !err && i < n; i++)
+			err = create_device(v, kind, config_device_nth(&v->cfg, kind, i));
+	}
 	if (!err)
 		return 0;
 	/* The device logged what was wrong; map the cause to a status. */
@@ -129,7 +139,7 @@ static int build_vm(struct vmm *v)
 	if (!status)
 		status = create_platform(v);
 	if (!status)
-		status = create_devices(&v->vm, &v->cfg);
+		status = create_devices(v);
 	if (!status)
 		status = boot_prepare(&v->vm, &v->cfg);
 	if (!status && pause_init(&v->vm)) {
@@ -179,6 +189,7 @@ void vmm_destroy(struct vmm *v)
 		}
 		pause_destroy(&v->vm);
 		vm_destroy(&v->vm);
+		device_set_clear(&v->devices);
 		v->vm_created = false;
 	}
 	config_free(&v->cfg);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "devices/device_kind.h"
 #include "vmm/config.h"
 #include "vmm/metrics.h"
 #include "vmm/vm.h"
@@ -38,6 +39,7 @@ struct vmm {
 	bool vm_created;
 	struct serial *console;
 	struct i8042 *keyboard; /* SendCtrlAltDel types on it */
+	struct device_set devices; /* the configured devices, found by kind and id */
 
 	/* InstanceStart asked by the API thread, done by the main thread. */
 	int wake_fd; /* eventfd the main thread polls */

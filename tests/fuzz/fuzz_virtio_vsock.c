@@ -415,7 +415,7 @@ static const action_fn actions[] = {
 static bool open_dut(struct dut *d)
 {
 	memset(d, 0, sizeof(*d));
-	struct vsock_config cfg = { .enabled = true, .guest_cid = CID, .uds_path = uds };
+	struct vsock_config cfg = { .guest_cid = CID, .uds_path = uds };
 	if (vsock_backend_create(&cfg, &d->vs) < 0)
 		abort();
 	uint64_t features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_EVENT_IDX) | F(VIRTIO_F_INDIRECT_DESC);

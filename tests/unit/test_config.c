@@ -69,7 +69,7 @@ static void mistakes_name_the_file_and_field(void **state)
 		     "initrd_path, boot_args)");
 	expect_error("{\"dtives\": []}",
 		     "vm.json: dtives: unknown section (expected boot-source, machine-config, drives, "
-		     "network-interfaces, vsock, balloon, entropy, logger, metrics)");
+		     "network-interfaces, vsock, entropy, balloon, logger, metrics)");
 	expect_error("[]", "vm.json: expected a JSON object at the top level");
 	expect_error("{\"boot-source\": 1}", "vm.json: boot-source: expected an object");
 }

@@ -10,7 +10,17 @@
 #include <cmocka.h>
 
 #include "common/log.h"
+#include "devices/device_kind.h"
+#include "devices/virtio_blk.h"
+#include "devices/virtio_net.h"
 #include "vmm/config.h"
+
+static void *nth(const struct vm_config *cfg, const char *section, int k)
+{
+	return config_device_nth(cfg, device_kind_by_section(section), k);
+}
+#define DRIVE(cfg, k) ((struct drive_config *)nth(cfg, "drives", k))
+#define NET(cfg, k) ((struct net_config *)nth(cfg, "network-interfaces", k))
 
 static const char *full =
 	"{\"boot-source\": {\"kernel_image_path\": \"/k\", \"initrd_path\": \"/i\", "
@@ -54,13 +64,13 @@ static void dump_round_trips(void **state)
 	char *second = dump(&b);
 	assert_string_equal(first, second);
 	assert_int_equal(b.vcpus, 3);
-	assert_int_equal(b.ndrives, 2);
-	assert_true(b.drives[0].is_read_only);
-	assert_int_equal(b.drives[0].cache_type, DRIVE_CACHE_UNSAFE);
-	assert_int_equal(b.drives[0].rate_limiter.bandwidth.size, 1000);
-	assert_int_equal(b.nets[0].tx_rate_limiter.ops.refill_time_ms, 1000);
-	assert_memory_equal(b.nets[0].guest_mac, "\xAA\xFC\x00\x00\x00\x01", 6);
-	assert_true(b.vsock.enabled && b.balloon.enabled && b.entropy.enabled);
+	assert_int_equal(config_device_count(&b, device_kind_by_section("drives")), 2);
+	assert_true(DRIVE(&b, 0)->is_read_only);
+	assert_int_equal(DRIVE(&b, 0)->cache_type, DRIVE_CACHE_UNSAFE);
+	assert_int_equal(DRIVE(&b, 0)->rate_limiter.bandwidth.size, 1000);
+	assert_int_equal(NET(&b, 0)->tx_rate_limiter.ops.refill_time_ms, 1000);
+	assert_memory_equal(NET(&b, 0)->guest_mac, "\xAA\xFC\x00\x00\x00\x01", 6);
+	assert_true(nth(&b, "vsock", 0) && nth(&b, "balloon", 0) && nth(&b, "entropy", 0));
 	assert_int_equal(b.logger.level, LOG_DEBUG);
 	assert_false(b.logger.show_level);
 	assert_true(b.logger.show_log_origin);
@@ -89,7 +99,7 @@ static void firecracker_nulls_are_accepted(void **state)
 	struct vm_config a;
 	load(&a, "{\"vsock\": null, \"balloon\": null, \"entropy\": null, \"logger\": null, "
 		 "\"metrics\": null, \"network-interfaces\": []}");
-	assert_false(a.vsock.enabled || a.balloon.enabled || a.entropy.enabled);
+	assert_false(nth(&a, "vsock", 0) || nth(&a, "balloon", 0) || nth(&a, "entropy", 0));
 	config_free(&a);
 }
 

@@ -47,13 +47,13 @@ static int setup_with(void **state, const struct balloon_config *cfg, uint64_t f
 
 static int setup(void **state)
 {
-	struct balloon_config cfg = { .enabled = true, .amount_mib = 4, .deflate_on_oom = true };
+	struct balloon_config cfg = { .amount_mib = 4, .deflate_on_oom = true };
 	return setup_with(state, &cfg, FEATURES | F(VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
 }
 
 static int setup_stats(void **state)
 {
-	struct balloon_config cfg = { .enabled = true, .amount_mib = 4,
+	struct balloon_config cfg = { .amount_mib = 4,
 				      .stats_polling_interval_s = 1 };
 	return setup_with(state, &cfg, FEATURES | F(VIRTIO_BALLOON_F_STATS_VQ));
 }
@@ -278,7 +278,7 @@ static void target_changes_at_runtime(void **state)
 static void a_target_beyond_ram_is_refused(void **state)
 {
 	(void)state;
-	struct balloon_config cfg = { .enabled = true, .amount_mib = MEM_MIB + 1 };
+	struct balloon_config cfg = { .amount_mib = MEM_MIB + 1 };
 	struct virtio_balloon *b;
 	assert_int_equal(virtio_balloon_backend_new(&cfg, MEM_MIB << 20, &b), -EINVAL);
 }

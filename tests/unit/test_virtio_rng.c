@@ -24,7 +24,7 @@ static int setup_with(void **state, const struct entropy_config *cfg)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	struct entropy_config def = { .enabled = true };
+	struct entropy_config def = { 0 };
 	assert_int_equal(virtio_rng_backend_new(cfg ? cfg : &def, &f->rng), 0);
 	assert_int_equal(vtd_init(&f->t, &virtio_rng_ops, f->rng, 16, FEATURES, QSIZE), 0);
 	*state = f;
@@ -39,7 +39,7 @@ static int setup(void **state)
 static int setup_limited(void **state)
 {
 	/* 4 KiB per 100 ms. */
-	struct entropy_config cfg = { .enabled = true };
+	struct entropy_config cfg = { 0 };
 	cfg.rate_limiter.bandwidth = (struct token_bucket_config){ .size = 4096,
 								   .refill_time_ms = 100 };
 	return setup_with(state, &cfg);

@@ -177,7 +177,7 @@ static void make_queue_ready(struct vtd *t)
  * kicks is never used. */
 static void an_unnegotiated_device_uses_no_buffer(void **state)
 {
-	struct entropy_config cfg = { .enabled = true };
+	struct entropy_config cfg = { 0 };
 	struct virtio_rng *rng;
 	assert_int_equal(virtio_rng_backend_new(&cfg, &rng), 0);
 	struct vtd *t = reset_device(&virtio_rng_ops, rng);

@@ -71,7 +71,7 @@ static struct fixture *fixture_new(void)
 
 static void fixture_start(struct fixture *f)
 {
-	struct vsock_config cfg = { .enabled = true, .guest_cid = CID, .uds_path = f->uds };
+	struct vsock_config cfg = { .guest_cid = CID, .uds_path = f->uds };
 	assert_int_equal(vsock_backend_create(&cfg, &f->vs), 0);
 	assert_int_equal(vtd_init(&f->t, vsock_device_ops(), f->vs, 32, FEATURES, 0), 0);
 	assert_int_equal(vsock_attach(f->vs, &f->t.dev), 0);
@@ -1030,7 +1030,7 @@ static void host_data_fills_many_rx_buffers_in_one_read(void **state)
 static int setup_no_event_idx(void **state)
 {
 	struct fixture *f = fixture_new();
-	struct vsock_config cfg = { .enabled = true, .guest_cid = CID, .uds_path = f->uds };
+	struct vsock_config cfg = { .guest_cid = CID, .uds_path = f->uds };
 	assert_int_equal(vsock_backend_create(&cfg, &f->vs), 0);
 	assert_int_equal(vtd_init(&f->t, vsock_device_ops(), f->vs, 32,
 				  FEATURES & ~(1ULL << VIRTIO_F_EVENT_IDX), 0), 0);

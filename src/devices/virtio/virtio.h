@@ -153,4 +153,13 @@ void virtio_notify_config(struct virtio_device *dev);
 /* The driver broke the rules: set DEVICE_NEEDS_RESET and tell it (virtio 1.2, 2.1.2). */
 void virtio_set_needs_reset(struct virtio_device *dev, const char *why);
 
+/* virtq_pop as every device needs it (virtio_pop.c): on an empty queue, notifications
+ * are re-enabled (when rearm: a polling loop leaves them off) and the queue looked at
+ * once more, since work may have arrived meanwhile (2.7.10); a broken ring puts the
+ * device in NEEDS_RESET, `broken` saying which queue. Returns what virtq_pop does: 1
+ * with a chain, 0 when empty, -EINVAL for a malformed chain (its head in c: give it
+ * back), -EIO when the ring is broken (the reset is already asked for). */
+int virtio_pop(struct virtio_device *dev, struct virtq *vq, struct virtq_chain *c, bool rearm,
+	       const char *broken);
+
 #endif

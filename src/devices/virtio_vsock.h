@@ -1,22 +1,22 @@
-/* Constructors of argon's virtio devices. Each creates its backend (opening files,
- * taps, sockets), then a virtio-mmio transport for it with virtio_mmio_create().
- * Returns 0, or a negative errno after logging one message naming the file, device
- * or field at fault. Called from main before the vCPUs start. */
-#ifndef ARGON_DEVICES_VIRTIO_DEVICES_H
-#define ARGON_DEVICES_VIRTIO_DEVICES_H
+/* virtio-vsock's face to the rest of the VMM: its settings, its constructor and its
+ * counters (vsock.h holds the device's inside). */
+#ifndef ARGON_DEVICES_VIRTIO_VSOCK_H
+#define ARGON_DEVICES_VIRTIO_VSOCK_H
 
 #include <stdint.h>
-
-#include "vmm/config.h"
 
 struct vm;
 struct virtio_device;
 
-int virtio_blk_create(struct vm *vm, const struct drive_config *cfg);
-int virtio_net_create(struct vm *vm, const struct net_config *cfg);
+/* Firecracker's "vsock" object (virtio_vsock_kind.c reads it). */
+struct vsock_config {
+	uint32_t guest_cid; /* >= 3 */
+	char *uds_path;
+};
+
+/* Creates the backend (the listening socket at uds_path) and adds the device to vm.
+ * Returns 0, or -errno after logging one message naming what was wrong. */
 int virtio_vsock_create(struct vm *vm, const struct vsock_config *cfg);
-int virtio_rng_create(struct vm *vm, const struct entropy_config *cfg);
-int virtio_balloon_create(struct vm *vm, const struct balloon_config *cfg);
 
 /* virtio-vsock's counters (tx: from the guest), kept by the device and read for
  * GET /metrics. */
