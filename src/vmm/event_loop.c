@@ -81,10 +81,13 @@ void event_loop_destroy(struct event_loop *loop)
 	free(loop);
 }
 
+/* A handler's fd is written only by the loop's thread (or before it runs) and read by
+ * any thread (event_loop_modify from a vCPU): atomic, so the reader sees a slot's fd
+ * either before or after an add or remove, never torn. */
 static struct handler *handler_for(struct event_loop *loop, int fd)
 {
 	for (int i = 0; i < EVENT_LOOP_MAX_HANDLERS; i++)
-		if (loop->handlers[i].fd == fd)
+		if (__atomic_load_n(&loop->handlers[i].fd, __ATOMIC_ACQUIRE) == fd)
 			return &loop->handlers[i];
 	return NULL;
 }
@@ -98,7 +101,8 @@ static int add_handler(struct event_loop *loop, int fd, uint32_t events, event_f
 	struct epoll_event ev = { .events = events, .data.ptr = h };
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
-	*h = (struct handler){ .fd = fd, .fn = fn, .opaque = opaque, .owns_fd = owns_fd };
+	*h = (struct handler){ .fd = -1, .fn = fn, .opaque = opaque, .owns_fd = owns_fd };
+	__atomic_store_n(&h->fd, fd, __ATOMIC_RELEASE); /* published last */
 	return 0;
 }
 
@@ -122,9 +126,9 @@ int event_loop_remove(struct event_loop *loop, int fd)
 	if (!h)
 		return -ENOENT;
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+	__atomic_store_n(&h->fd, -1, __ATOMIC_RELEASE);
 	if (h->owns_fd)
 		close(fd);
-	h->fd = -1;
 	return 0;
 }
 

@@ -16,6 +16,9 @@ int event_loop_create(struct event_loop **out);
 void event_loop_destroy(struct event_loop *loop);
 /* Watches fd for events; returns 0 or -errno. */
 int event_loop_add(struct event_loop *loop, int fd, uint32_t events, event_fn fn, void *opaque);
+/* Changes the events watched on fd: only the kernel's interest changes, so unlike
+ * add and remove (the loop's own thread, or before it runs) any thread may call it
+ * (a vCPU resetting a device). Returns 0, or -ENOENT when fd is not watched. */
 int event_loop_modify(struct event_loop *loop, int fd, uint32_t events);
 int event_loop_remove(struct event_loop *loop, int fd);
 /* A periodic timer; fn gets EPOLLIN each period. Returns the timer's fd or -errno. */
