@@ -232,6 +232,8 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	vm->vcpus = NULL;
+	free(vm->state_host);
+	vm->state_host = NULL;
 	event_loop_destroy(vm->loop);
 	vm->loop = NULL;
 	guest_mem_destroy(&vm->mem);

@@ -16,6 +16,7 @@
 struct event_loop;
 struct kvm_coalesced_mmio_ring;
 struct vcpu;
+struct vcpu_state_host;
 struct virtio_device;
 
 #define VM_MAX_VCPUS 32
@@ -50,6 +51,9 @@ struct vm {
 	struct timings timings;
 	struct exit_counters exits;
 	struct vm_pause pause; /* vmm/pause.c */
+	/* What this host's KVM keeps of a vCPU (vcpu_state.h): probed at the first
+	 * snapshot or restore, freed with the VM. */
+	struct vcpu_state_host *state_host;
 };
 
 /* Opens /dev/kvm, checks the API version and the capabilities argon needs, creates
