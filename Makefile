@@ -20,6 +20,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 # The VMM's library: everything but the mains, shared by argon-vmm and the unit tests.
 LIB_SRCS := $(wildcard src/common/*.c src/vmm/*.c src/arch/x86/*.c src/loader/*.c src/api/*.c \
+	src/snapshot/*.c \
 	src/devices/*.c src/devices/virtio/*.c)
 LIB_SRCS := $(filter-out src/vmm/main.c,$(LIB_SRCS))
 # argon links the library for the device kinds' options (one table for both programs).
