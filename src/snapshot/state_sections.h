@@ -28,12 +28,18 @@
  *   pit      u32 channels (3), each u32 count, u16 latched_count, 10 x u8
  *            count_latched status_latched status read_state write_state write_latch
  *            rw_mode mode bcd gate, u64 count_load_time; u32 flags
- *   clock    u64 clock_ns, u32 flags, u64 realtime_ns, u64 host_tsc, u32 tsc_khz */
+ *   clock    u64 clock_ns, u32 flags, u64 realtime_ns, u64 host_tsc, u32 tsc_khz
+ *   vm       u32 vcpu_count, u64 mem_size (bytes), u32 virtio devices (0 in version 1)
+ *   serial   u8 ier fcr lcr mcr scr dll dlm thr_interrupt irq_level, blob rx (<= 64)
+ *   i8042    u8 ctr outp ctl_pending kbd_pending last_out kbd_last last_write_cmd
+ *            xlate_break irq_level, blob reply (<= 4), blob keys (<= 16) */
 #ifndef ARGON_SNAPSHOT_STATE_SECTIONS_H
 #define ARGON_SNAPSHOT_STATE_SECTIONS_H
 
 #include <stddef.h>
 
+#include "devices/i8042.h"
+#include "devices/serial.h"
 #include "snapshot/snapfile.h"
 #include "vmm/vcpu_state.h"
 #include "vmm/vm_state.h"
@@ -57,5 +63,27 @@ int vcpu_section_read(const struct snap_reader *r, const char *file, int index,
 int vm_sections_write(struct snap_writer *w, const struct vm_state *s);
 int vm_sections_read(const struct snap_reader *r, const char *file, struct vm_state *s,
 		     char *err, size_t errlen);
+
+/* The machine: what the VM is built from before any state goes into it. */
+#define MACHINE_SECTION "vm"
+#define SERIAL_SECTION "serial"
+#define I8042_SECTION "i8042"
+#define DEVICE_SECTION_VERSION 1
+struct snapshot_machine {
+	uint32_t vcpus;
+	uint64_t mem_size; /* bytes */
+};
+int machine_section_write(struct snap_writer *w, const struct snapshot_machine *m);
+/* Checks vcpus (1..max_vcpus) and mem_size (a multiple of 4 KiB, at least 16 MiB,
+ * at most max_mem). */
+int machine_section_read(const struct snap_reader *r, const char *file, int max_vcpus,
+			 uint64_t max_mem, struct snapshot_machine *m, char *err, size_t errlen);
+/* The platform devices' sections (serial.h, i8042.h have the states). */
+int serial_section_write(struct snap_writer *w, const struct serial_state *s);
+int serial_section_read(const struct snap_reader *r, const char *file, struct serial_state *s,
+			char *err, size_t errlen);
+int i8042_section_write(struct snap_writer *w, const struct i8042_state *s);
+int i8042_section_read(const struct snap_reader *r, const char *file, struct i8042_state *s,
+		       char *err, size_t errlen);
 
 #endif

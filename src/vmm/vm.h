@@ -61,6 +61,10 @@ struct vm {
  * On failure returns a negative exit status (enum exit_status) after printing one
  * clear message. */
 int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib);
+/* The same for a snapshot's VM: ram_size bytes from mem_fd, the snapshot's memory
+ * file, mapped private (guest_mem_create_private; the VM owns mem_fd from here, also
+ * on failure). */
+int vm_create_restored(struct vm *vm, int nvcpus, uint64_t ram_size, int mem_fd);
 void vm_destroy(struct vm *vm);
 
 /* Asks the VM to stop with status (enum exit_status); the first request wins.
