@@ -206,6 +206,11 @@ int pause_vm(struct vm *vm, char *err, size_t errlen)
 	return rc;
 }
 
+void pause_request_early(struct vm *vm)
+{
+	__atomic_store_n(&vm->pause.requested, true, __ATOMIC_SEQ_CST);
+}
+
 void pause_resume(struct vm *vm)
 {
 	struct vm_pause *p = &vm->pause;
