@@ -1,6 +1,7 @@
 #include "vmm/memory.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -157,23 +158,74 @@ static int dump_range(const struct guest_mem *mem, int fd, uint64_t off, uint64_
 	return 0;
 }
 
-/* The memfd's populated ranges (SEEK_DATA/SEEK_HOLE on shmem): a guest of 2 GiB that
- * touched 20 MiB costs 20 MiB of reading, not 2 GiB. Without a memfd, everything. */
-static int next_data(const struct guest_mem *mem, uint64_t from, uint64_t *start,
-		     uint64_t *end)
+/* Where a restored VM's memory may hold more than zeros (its memory is the memory file
+ * mapped private): pages this process has its own copy of, present or swapped in
+ * /proc/self/pagemap (the guest wrote or read them), and pages where the file has
+ * data. Any other page is a hole of the file the guest never touched. Without
+ * pagemap every page counts as used. Read a block of pagemap at a time. */
+#define PAGEMAP_PRESENT (1ULL << 63)
+#define PAGEMAP_SWAPPED (1ULL << 62)
+#define PAGEMAP_BLOCK 512
+
+struct used_pages {
+	const struct guest_mem *mem;
+	int pagemap;
+	uint64_t block; /* first page of entries[], or UINT64_MAX */
+	uint64_t entries[PAGEMAP_BLOCK];
+	/* The file from `from` on: no data before `data`, data in [data, hole). */
+	uint64_t from, data, hole;
+};
+
+static bool file_has_data(struct used_pages *u, uint64_t off)
 {
-	if (mem->memfd < 0) {
-		*start = from;
-		*end = mem->ram_size;
-		return from < mem->ram_size ? 0 : -ENXIO;
+	if (off < u->from || off >= u->hole) {
+		off_t d = lseek(u->mem->file_fd, (off_t)off, SEEK_DATA);
+		off_t h = d < 0 ? -1 : lseek(u->mem->file_fd, d, SEEK_HOLE);
+		u->from = off;
+		u->data = d < 0 ? u->mem->ram_size : (uint64_t)d;
+		u->hole = h < 0 ? u->mem->ram_size : (uint64_t)h;
 	}
-	off_t d = lseek(mem->memfd, (off_t)from, SEEK_DATA);
-	if (d < 0)
-		return errno == ENXIO ? -ENXIO : -errno;
-	off_t h = lseek(mem->memfd, d, SEEK_HOLE);
-	*start = ALIGN_DOWN((uint64_t)d, DUMP_PAGE);
-	*end = MIN(ALIGN_UP(h < 0 ? (uint64_t)mem->ram_size : (uint64_t)h, DUMP_PAGE),
-		   mem->ram_size);
+	return off + DUMP_PAGE > u->data && off < u->hole;
+}
+
+static bool page_used(struct used_pages *u, uint64_t off)
+{
+	uint64_t page = ((uintptr_t)u->mem->mapping + off) / DUMP_PAGE;
+	if (u->pagemap < 0)
+		return true;
+	if (page - u->block >= PAGEMAP_BLOCK) {
+		u->block = page;
+		if (pread(u->pagemap, u->entries, sizeof(u->entries), (off_t)(page * 8)) <= 0)
+			return true;
+	}
+	return (u->entries[page - u->block] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) ||
+	       file_has_data(u, off);
+}
+
+/* The next range at or after from that may hold data: the memfd's populated ranges
+ * (SEEK_DATA/SEEK_HOLE on shmem: a guest of 2 GiB that touched 20 MiB costs 20 MiB of
+ * reading), a restored VM's used pages, or everything. -ENXIO past the end. */
+static int next_data(const struct guest_mem *mem, struct used_pages *u, uint64_t from,
+		     uint64_t *start, uint64_t *end)
+{
+	if (mem->memfd >= 0) {
+		off_t d = lseek(mem->memfd, (off_t)from, SEEK_DATA);
+		if (d < 0)
+			return errno == ENXIO ? -ENXIO : -errno;
+		off_t h = lseek(mem->memfd, d, SEEK_HOLE);
+		*start = ALIGN_DOWN((uint64_t)d, DUMP_PAGE);
+		*end = MIN(ALIGN_UP(h < 0 ? mem->ram_size : (uint64_t)h, DUMP_PAGE), mem->ram_size);
+		return 0;
+	}
+	uint64_t at = from;
+	while (at < mem->ram_size && mem->file_fd >= 0 && !page_used(u, at))
+		at += DUMP_PAGE;
+	if (at >= mem->ram_size)
+		return -ENXIO;
+	*start = at;
+	while (at < mem->ram_size && (mem->file_fd < 0 || page_used(u, at)))
+		at += DUMP_PAGE;
+	*end = at;
 	return 0;
 }
 
@@ -182,15 +234,19 @@ int guest_mem_write_file(const struct guest_mem *mem, int fd, struct guest_mem_d
 	*st = (struct guest_mem_dump_stats){ 0 };
 	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)mem->ram_size) < 0)
 		return -errno;
+	struct used_pages u = { .mem = mem, .block = UINT64_MAX, .from = 1 };
+	u.pagemap = mem->memfd < 0 ? open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) : -1;
 	uint64_t at = 0, start = 0, end = 0;
 	int err;
-	while ((err = next_data(mem, at, &start, &end)) == 0) {
+	while ((err = next_data(mem, &u, at, &start, &end)) == 0) {
 		st->skipped += start - at;
 		err = dump_range(mem, fd, start, end, st);
 		if (err)
-			return err;
+			break;
 		at = end;
 	}
+	if (u.pagemap >= 0)
+		close(u.pagemap);
 	if (err != -ENXIO)
 		return err;
 	st->skipped += mem->ram_size - at;

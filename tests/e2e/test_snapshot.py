@@ -292,3 +292,25 @@ def test_restore_options_go_together():
     r = subprocess.run([VMM, "--restore", "a", "--mem-file", "b", "--kernel", GUEST],
                        capture_output=True, text=True, timeout=30, env=vmm_env())
     assert r.returncode == 64 and "comes from the snapshot" in r.stderr, r.stderr
+
+
+def test_a_restored_vm_snapshots_again(good_snapshot, workdir, started):
+    """Its memory is the first memory file mapped private: the new memory file holds
+    that file's data and whatever the guest wrote since, and the old file stays as it
+    was (the guest's writes never reach it; writing over it is refused)."""
+    state, mem = good_snapshot
+    before = hashlib.sha256(open(mem, "rb").read()).hexdigest()
+    v = VmmProcess(VMM, os.path.join(workdir, "r.sock"), ["--restore", state, "--mem-file", mem],
+                   env=vmm_env())
+    started.append(v)
+    addr, nbytes, digest = field(command(v, "mem-fill 2 77"),
+                                 r"mem-fill: addr (0x[0-9a-f]+) bytes (\d+) sha256 ([0-9a-f]+)")
+    v.api.ok("PATCH", "/vm", {"state": "Paused"})
+    status, b = v.api.put("/snapshot/create", {"snapshot_path": state + "2", "mem_file_path": mem})
+    assert status == 400 and "mapped from that file" in fault(b), b
+    v.api.ok("PUT", "/snapshot/create", {"snapshot_path": state + "2", "mem_file_path": mem + "2"})
+    v.kill()
+    assert hashlib.sha256(open(mem, "rb").read()).hexdigest() == before
+    g = Guest(["--restore", state + "2", "--mem-file", mem + "2"])
+    started.append(g)
+    assert field(g.run(f"mem-sum {addr} {nbytes}"), r"sha256 ([0-9a-f]+)") == digest

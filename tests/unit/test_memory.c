@@ -98,6 +98,18 @@ static void memory_goes_to_a_sparse_file_and_back(void **state)
 	int ro = open(path, O_RDONLY);
 	assert_int_equal(pread(ro, &onfile, 1, 0x3000), 1);
 	assert_int_equal(onfile, 0xab); /* the guest's write stayed private */
+	/* A snapshot of the restored memory: the file's data, plus what the guest wrote. */
+	*(uint8_t *)guest_mem_ptr(&back, MIB(5), 1) = 9;
+	char again[80];
+	snprintf(again, sizeof(again), "%s.again", path);
+	int fd2 = open(again, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(guest_mem_write_file(&back, fd2, &st), 0);
+	assert_int_equal(st.written, 3 * 4096);
+	struct guest_mem third;
+	assert_int_equal(guest_mem_create_private(&third, MIB(16), fd2), 0);
+	assert_memory_equal(third.mapping, back.mapping, MIB(16));
+	guest_mem_destroy(&third);
+	unlink(again);
 	guest_mem_destroy(&back); /* closes fd */
 	assert_int_equal(guest_mem_create_private(&back, MIB(32), ro), -22); /* another size */
 	close(ro);
