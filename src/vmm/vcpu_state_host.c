@@ -76,6 +76,19 @@ static int add_kvm_list(struct msr_candidates *c, int kvm_fd, unsigned long requ
 	return err;
 }
 
+/* The MTRRs (SDM vol. 3, 12.11): no KVM list names them, yet Linux reads them and a
+ * guest may program them (QEMU and Firecracker save them when CPUID offers MTRRs):
+ * capability, the variable pairs 0x200-0x20f, the fixed ranges, the default type. */
+static void add_mtrrs(struct msr_candidates *c)
+{
+	static const uint32_t fixed[] = { 0xfe, 0x250, 0x258, 0x259, 0x268, 0x269, 0x26a,
+					  0x26b, 0x26c, 0x26d, 0x26e, 0x26f, 0x2ff };
+	for (uint32_t index = 0x200; index <= 0x20f; index++)
+		add_candidate(c, index);
+	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
+		add_candidate(c, fixed[i]);
+}
+
 static int gather_candidates(struct vm *vm, struct msr_candidates *c)
 {
 	int err = add_kvm_list(c, vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, "KVM_GET_MSR_INDEX_LIST");
@@ -90,6 +103,7 @@ static int gather_candidates(struct vm *vm, struct msr_candidates *c)
 	int nreset = cpuid_reset_msrs(reset, CPUID_MSR_RESET_MAX);
 	for (int i = 0; i < nreset; i++)
 		add_candidate(c, reset[i].index);
+	add_mtrrs(c);
 	for (uint32_t index = MSR_PVM_FIRST; index <= MSR_PVM_LAST; index++)
 		add_candidate(c, index);
 	return 0;
