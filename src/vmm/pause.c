@@ -80,6 +80,7 @@ void pause_point(struct vcpu *vcpu)
 	struct vm_pause *p = &vcpu->vm->pause;
 	if (!__atomic_load_n(&p->requested, __ATOMIC_ACQUIRE))
 		return;
+	vcpu_complete_pending(vcpu); /* parked state is whole state (snapshots read it) */
 	pthread_mutex_lock(&p->lock);
 	if (park_wanted(p)) {
 		p->parked++;
