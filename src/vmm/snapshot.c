@@ -187,6 +187,33 @@ static int status_for_open_error(int err)
 	       : err == -ENOMEM ? EXIT_HOST_RESOURCE : EXIT_SNAPSHOT;
 }
 
+/* Every section is one this argon reads for this machine: a snapshot with state it
+ * would leave out (a device of a later version, a vCPU past vcpu_count) is refused,
+ * not restored without it. */
+static int check_sections(struct snapshot_load *ld, const struct snapshot_machine *m)
+{
+	static const char *const known[] = { MACHINE_SECTION, CLOCK_SECTION, IRQCHIP_SECTION,
+					     PIT_SECTION, SERIAL_SECTION, I8042_SECTION };
+	for (uint32_t i = 0; i < snap_section_count(ld->r); i++) {
+		const char *kind, *id;
+		snap_section_at(ld->r, i, &kind, &id, NULL, NULL);
+		bool ok = false;
+		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			ok = ok || (strcmp(kind, known[k]) == 0 && id[0] == '\0');
+		char *end;
+		unsigned long n = strtoul(id, &end, 10);
+		ok = ok || (strcmp(kind, VCPU_SECTION) == 0 && id[0] >= '0' && id[0] <= '9' &&
+			    *end == '\0' && n < m->vcpus && (n == 0 || id[0] != '0'));
+		if (!ok) {
+			snprintf(ld->err, sizeof(ld->err), "snapshot %s: section %s/%s: not one this "
+				 "argon restores (a %u-vCPU VM without virtio devices)", ld->file,
+				 kind, id, m->vcpus);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int snapshot_load_open(const char *state_path, const char *mem_path, struct snapshot_load **out,
 		       struct snapshot_machine *m, int *mem_fd)
 {
@@ -197,8 +224,8 @@ int snapshot_load_open(const char *state_path, const char *mem_path, struct snap
 	}
 	int err = snap_reader_open(state_path, &ld->r, ld->err, sizeof(ld->err));
 	int status = err ? status_for_open_error(err) : 0;
-	if (!status && machine_section_read(ld->r, ld->file, VM_MAX_VCPUS, host_ram(), m, ld->err,
-					    sizeof(ld->err)))
+	if (!status && (machine_section_read(ld->r, ld->file, VM_MAX_VCPUS, host_ram(), m, ld->err,
+					     sizeof(ld->err)) || check_sections(ld, m)))
 		status = EXIT_SNAPSHOT;
 	if (status) {
 		log_error("%s", ld->err);
