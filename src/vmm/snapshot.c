@@ -58,6 +58,10 @@ static int write_state(struct vmm *v, struct snap_writer *w)
 	struct vm *vm = &v->vm;
 	struct snapshot_machine m = { .vcpus = (uint32_t)vm->nvcpus, .mem_size = vm->mem.ram_size };
 	struct vm_state vs;
+	/* Writes the guest made to coalesced ports (the UART's THR, the i8042's command
+	 * port) are done as far as it knows: they reach the devices before their state
+	 * is taken. */
+	vm_drain_coalesced(vm);
 	int err = machine_section_write(w, &m);
 	if (!err && !(err = vm_state_save(vm, &vs)))
 		err = vm_sections_write(w, &vs);
