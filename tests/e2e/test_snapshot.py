@@ -220,6 +220,12 @@ def test_snapshot_load_through_the_api_stays_paused_until_resumed(workdir, start
     w.api.ok("PATCH", "/vm", {"state": "Resumed"})
     out = w.expect(PROMPT)
     assert int(field(out, r"ticks (\d+)")) >= ticks
+    # resume_vm true: running at once.
+    x = VmmProcess(VMM, os.path.join(workdir, "c.sock"), env=vmm_env())
+    started.append(x)
+    x.api.ok("PUT", "/snapshot/load", dict(body, resume_vm=True))
+    assert x.api.ok("GET", "/")["state"] == "Running"
+    assert "hello" in command(x, "echo hello")
 
 
 def test_what_the_snapshot_api_refuses(workdir, started, tmp_path):
