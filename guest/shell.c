@@ -17,7 +17,8 @@
 
 const struct command *const commands[] = {
 	&cmd_info, &cmd_cpu_bench, &cmd_mem_bench, &cmd_exit_bench, &cmd_ipi_bench,
-	&cmd_memmap, &cmd_mem_touch, &cmd_virtio_list,
+	&cmd_memmap, &cmd_mem_touch, &cmd_mem_fill, &cmd_mem_sum, &cmd_clock,
+	&cmd_virtio_list,
 	&cmd_blk_info, &cmd_blk_write, &cmd_blk_verify, &cmd_blk_discard, &cmd_blk_bench,
 	&cmd_net_info, &cmd_net_echo, &cmd_net_ping, &cmd_net_bench,
 	&cmd_vsock_echo, &cmd_vsock_connect, &cmd_vsock_bench, &cmd_rng_read,

@@ -85,6 +85,10 @@ void api_get_metrics(struct vmm *v, const struct api_request *req, struct api_re
 /* Every device kind's PUT /<section>[/{id}] and PATCH /<section>/{id} (req->kind). */
 void api_put_device(struct vmm *v, const struct api_request *req, struct api_response *r);
 void api_patch_device(struct vmm *v, const struct api_request *req, struct api_response *r);
+/* Snapshots (handlers_snapshot.c). */
+void api_put_snapshot_create(struct vmm *v, const struct api_request *req,
+			     struct api_response *r);
+void api_put_snapshot_load(struct vmm *v, const struct api_request *req, struct api_response *r);
 /* virtio-balloon's own (handlers_balloon.c). */
 void api_patch_balloon(struct vmm *v, const struct api_request *req, struct api_response *r);
 void api_get_balloon(struct vmm *v, const struct api_request *req, struct api_response *r);

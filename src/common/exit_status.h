@@ -11,6 +11,9 @@ enum exit_status {
 	EXIT_USAGE = 64,	  /* bad command line or configuration value */
 	EXIT_IMAGE = 65,	  /* kernel or initrd image invalid, or does not fit */
 	EXIT_NO_FILE = 66,	  /* a named file cannot be opened */
+	/* a snapshot (state or memory file) is invalid, damaged, or does not fit this host
+	 * (another TSC frequency, a PVM snapshot on a host without PVM, ...) */
+	EXIT_SNAPSHOT = 67,
 	EXIT_NO_KVM = 69,	  /* /dev/kvm missing, no permission, or a needed capability missing */
 	EXIT_INTERNAL = 70,	  /* argon-vmm bug or unexpected host failure */
 	EXIT_HOST_RESOURCE = 71,  /* the host cannot provide memory, threads or files */

@@ -91,7 +91,7 @@ enum {
 #define KBD_SET2 2
 #define SET2_BREAK 0xf0
 
-#define REPLY_MAX 4
+#define REPLY_MAX I8042_REPLY_MAX
 
 struct byte_queue {
 	uint8_t *buf;
@@ -412,6 +412,52 @@ int i8042_send_ctrl_alt_del(struct i8042 *k)
 	}
 	pthread_mutex_unlock(&k->lock);
 	return err;
+}
+
+static uint8_t q_copy_out(const struct byte_queue *q, uint8_t *out)
+{
+	for (unsigned i = 0; i < q->count; i++)
+		out[i] = q->buf[(q->head + i) % q->cap];
+	return (uint8_t)q->count;
+}
+
+static void q_copy_in(struct byte_queue *q, const uint8_t *in, uint8_t n)
+{
+	q_clear(q);
+	for (uint8_t i = 0; i < n; i++)
+		q_push(q, in[i]);
+}
+
+void i8042_get_state(struct i8042 *k, struct i8042_state *st)
+{
+	pthread_mutex_lock(&k->lock);
+	*st = (struct i8042_state){ .ctr = k->ctr, .outp = k->outp, .ctl_pending = k->ctl_pending,
+				    .kbd_pending = k->kbd_pending, .last_out = k->last_out,
+				    .kbd_last = k->kbd_last, .last_write_cmd = k->last_write_cmd,
+				    .xlate_break = k->xlate_break, .irq_level = k->irq_level };
+	st->nreply = q_copy_out(&k->reply, st->reply);
+	st->nkeys = q_copy_out(&k->keys, st->keys);
+	pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_set_state(struct i8042 *k, const struct i8042_state *st)
+{
+	if (st->nreply > REPLY_MAX || st->nkeys > I8042_KBD_BUFFER)
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	k->ctr = st->ctr;
+	k->outp = st->outp;
+	k->ctl_pending = st->ctl_pending;
+	k->kbd_pending = st->kbd_pending;
+	k->last_out = st->last_out;
+	k->kbd_last = st->kbd_last;
+	k->last_write_cmd = st->last_write_cmd;
+	k->xlate_break = st->xlate_break;
+	k->irq_level = st->irq_level; /* as the restored irqchip has the line */
+	q_copy_in(&k->reply, st->reply, st->nreply);
+	q_copy_in(&k->keys, st->keys, st->nkeys);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }
 
 void i8042_set_irq_hook(struct i8042 *k, void (*fn)(void *ctx, int level), void *ctx)

@@ -34,7 +34,7 @@ enum { REG_DATA, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_S
 #define MSR_DSR 0x20
 #define MSR_DCD 0x80
 
-#define RX_FIFO_SIZE 64
+#define RX_FIFO_SIZE SERIAL_RX_FIFO_SIZE
 #define SERIAL_FLUSH_PERIOD_NS 10000000ULL
 #define OUT_BUF_SIZE 4096
 
@@ -302,6 +302,44 @@ int serial_create(struct vm *vm, int in_fd, int out_fd, struct serial **out)
 	}
 	s->coalescing = vm_coalesce_pio(vm, LAYOUT_PORT_COM1, 1, true) == 0;
 	*out = s;
+	return 0;
+}
+
+void serial_get_state(struct serial *s, struct serial_state *st)
+{
+	pthread_mutex_lock(&s->lock);
+	flush_locked(s);
+	*st = (struct serial_state){ .ier = s->ier, .fcr = s->fcr, .lcr = s->lcr, .mcr = s->mcr,
+				     .scr = s->scr, .dll = s->dll, .dlm = s->dlm,
+				     .thr_interrupt = s->thr_interrupt,
+				     .irq_level = s->irq_level, .rx_count = (uint8_t)s->rx_count };
+	for (unsigned i = 0; i < s->rx_count; i++)
+		st->rx[i] = s->rx[(s->rx_head + i) % RX_FIFO_SIZE];
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_set_state(struct serial *s, const struct serial_state *st)
+{
+	if (st->rx_count > RX_FIFO_SIZE)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->ier = st->ier & 0x0f;
+	s->fcr = st->fcr & 0xc9;
+	s->lcr = st->lcr;
+	s->mcr = st->mcr & 0x1f;
+	s->scr = st->scr;
+	s->dll = st->dll;
+	s->dlm = st->dlm;
+	s->thr_interrupt = st->thr_interrupt;
+	/* The irqchip's restored state holds the line as it was: no new edge. */
+	s->irq_level = st->irq_level;
+	s->rx_head = 0;
+	s->rx_count = st->rx_count;
+	memcpy(s->rx, st->rx, st->rx_count);
+	bool coalesce = !(s->ier & IER_THR_EMPTY);
+	pthread_mutex_unlock(&s->lock);
+	if (s->coalescing != coalesce && vm_coalesce_pio(s->vm, LAYOUT_PORT_COM1, 1, coalesce) == 0)
+		s->coalescing = coalesce;
 	return 0;
 }
 

@@ -31,7 +31,8 @@ static void usage(FILE *out)
 {
 	fputs("usage: argon-vmm [--config FILE] [--kernel PATH] [--initrd PATH] [--cmdline STR]\n"
 	      "                 [--vcpus N] [--memory MIB] [--timings] [--log-level LEVEL]\n"
-	      "                 [--api-sock PATH] [--id ID] [--log-path PATH] [--metrics-path PATH]\n",
+	      "                 [--api-sock PATH] [--id ID] [--log-path PATH] [--metrics-path PATH]\n"
+	      "                 [--restore SNAPSHOT --mem-file MEM]\n",
 	      out);
 	for (int k = 0; device_kinds[k]; k++) {
 		const struct device_kind *kind = device_kinds[k];
@@ -42,7 +43,9 @@ static void usage(FILE *out)
 	fputs("Boots one VM on /dev/kvm; the guest's serial console is stdin/stdout.\n"
 	      "Options given after --config override the file's values. Rates (bw=, ops=) are\n"
 	      "per second; sizes take K, M or G. With --api-sock and no kernel, argon-vmm\n"
-	      "waits for its configuration and InstanceStart on the API (Firecracker's REST API).\n",
+	      "waits for its configuration and InstanceStart on the API (Firecracker's REST API).\n"
+	      "--restore runs the VM of a snapshot (PUT /snapshot/create) on from where it was,\n"
+	      "its memory mapped from MEM.\n",
 	      out);
 }
 
@@ -124,6 +127,10 @@ static int apply_option(struct options *o, int c, const char *arg)
 		return config_set_string(&o->vmm->cfg.logger.log_path, arg);
 	case 'M':
 		return config_set_string(&o->vmm->cfg.metrics.metrics_path, arg);
+	case 'R':
+		return config_set_string(&o->vmm->restore.state_path, arg);
+	case 'F':
+		return config_set_string(&o->vmm->restore.mem_path, arg);
 	case 'l':
 		if (log_level_parse(arg) < 0) {
 			log_error("--log-level '%s': expected error, warn, info or debug", arg);
@@ -147,6 +154,7 @@ static void build_options(struct option *longopts, size_t max)
 		{ "api-sock", required_argument, NULL, 's' }, { "id", required_argument, NULL, 'I' },
 		{ "log-path", required_argument, NULL, 'L' },
 		{ "metrics-path", required_argument, NULL, 'M' },
+		{ "restore", required_argument, NULL, 'R' }, { "mem-file", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },	    { "version", no_argument, NULL, 'V' },
 	};
 	size_t n = 0;
@@ -158,6 +166,24 @@ static void build_options(struct option *longopts, size_t max)
 							 ? optional_argument : required_argument,
 						 NULL, DEVICE_OPTION(k) };
 	longopts[n] = (struct option){ 0 };
+}
+
+/* A restored VM is the snapshot's: nothing that builds a VM goes with it. */
+static int check_restore_args(struct vmm *v)
+{
+	const struct vm_config *c = &v->cfg;
+	if (!v->restore.state_path || !v->restore.mem_path) {
+		log_error("--restore SNAPSHOT and --mem-file MEM go together");
+		return -1;
+	}
+	if (c->kernel_path || c->initrd_path || c->cmdline || c->ndevices ||
+	    c->vcpus != CONFIG_DEFAULT_VCPUS || c->mem_mib != CONFIG_DEFAULT_MEM_MIB) {
+		log_error("--restore: the VM comes from the snapshot; --kernel, --initrd, --cmdline, "
+			  "--vcpus, --memory and devices (or a --config giving them) do not apply");
+		return -1;
+	}
+	v->restore.resume = true;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -180,9 +206,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		log_error("unexpected argument '%s'", argv[optind]);
 		return -1;
 	}
+	if (o->vmm->restore.state_path || o->vmm->restore.mem_path)
+		return check_restore_args(o->vmm);
 	if (!o->vmm->cfg.kernel_path && !o->api_sock) {
 		log_error("no kernel: give --kernel PATH or boot-source.kernel_image_path in --config "
-			  "(or --api-sock PATH to configure it there)");
+			  "(or --api-sock PATH to configure it there, or --restore SNAPSHOT)");
 		return -1;
 	}
 	return 0;
@@ -233,7 +261,7 @@ int main(int argc, char **argv)
 		status = start_observing(&v);
 	/* Decided before the API can change the configuration: a kernel given at start-up
 	 * boots at once; without one the API configures and starts the VM. */
-	bool boot_now = v.cfg.kernel_path != NULL;
+	bool boot_now = v.cfg.kernel_path != NULL || v.restore.state_path != NULL;
 	struct api_server *api = NULL;
 	if (!status && o.api_sock && api_server_start(&v, o.api_sock, &api))
 		status = EXIT_NO_FILE;

@@ -19,7 +19,8 @@ struct guest_mem {
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
 	int nregions;
 	uint64_t ram_size; /* total RAM bytes, sum of the regions */
-	int memfd;	   /* -1 when the memory is not memfd-backed (unit tests) */
+	int memfd;	   /* -1 when the memory is not memfd-backed (unit tests, restores) */
+	int file_fd;	   /* a restored VM's memory file (mapped private), or -1 */
 	uint8_t *mapping;  /* the single host mapping of all regions */
 	/* True until a loader has written: fresh memory reads as zero, so a kernel's bss
 	 * need not be cleared (clearing 5 MiB costs ~1,300 page faults at boot). */
@@ -31,7 +32,23 @@ struct guest_mem {
 int guest_mem_create(struct guest_mem *mem, uint64_t ram_size);
 /* Same layout over anonymous memory; for tests that need no KVM. */
 int guest_mem_create_anon(struct guest_mem *mem, uint64_t ram_size);
+/* Same layout over a snapshot's memory file (the regions one after the other, as
+ * guest_mem_write_file writes them), mapped MAP_PRIVATE: pages load from the file when
+ * the guest first touches them, and the guest's writes stay in this process. The file
+ * must be exactly ram_size bytes; fd is kept (and closed by guest_mem_destroy).
+ * Returns 0 or -errno (-EINVAL: another size). */
+int guest_mem_create_private(struct guest_mem *mem, uint64_t ram_size, int fd);
 void guest_mem_destroy(struct guest_mem *mem);
+
+struct guest_mem_dump_stats {
+	uint64_t written;  /* bytes of non-zero pages written */
+	uint64_t skipped;  /* bytes left as holes: never touched, or all zeros */
+};
+/* Writes all guest RAM to fd (a regular file, truncated to ram_size first), region
+ * after region, as a sparse file: pages the guest never touched (holes of the memfd)
+ * and pages of zeros are not written, so they stay holes and read back as zeros.
+ * Ends with fdatasync. Returns 0 or -errno. */
+int guest_mem_write_file(const struct guest_mem *mem, int fd, struct guest_mem_dump_stats *st);
 
 /* Host pointer to [gpa, gpa + len) when the whole range lies inside one RAM region,
  * NULL otherwise (out of RAM, straddling a region end, or wrapping past 2^64).

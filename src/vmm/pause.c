@@ -80,6 +80,7 @@ void pause_point(struct vcpu *vcpu)
 	struct vm_pause *p = &vcpu->vm->pause;
 	if (!__atomic_load_n(&p->requested, __ATOMIC_ACQUIRE))
 		return;
+	vcpu_complete_pending(vcpu); /* parked state is whole state (snapshots read it) */
 	pthread_mutex_lock(&p->lock);
 	if (park_wanted(p)) {
 		p->parked++;
@@ -204,6 +205,11 @@ int pause_vm(struct vm *vm, char *err, size_t errlen)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+void pause_request_early(struct vm *vm)
+{
+	__atomic_store_n(&vm->pause.requested, true, __ATOMIC_SEQ_CST);
 }
 
 void pause_resume(struct vm *vm)

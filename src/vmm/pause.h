@@ -48,6 +48,9 @@ void pause_vcpu_exited(struct vm *vm);
  * nothing. Returns 0, or -ETIMEDOUT (with everything released again) and a message in
  * err. */
 int pause_vm(struct vm *vm, char *err, size_t errlen);
+/* Makes threads that start after this park before their first KVM_RUN (a VM loaded
+ * from a snapshot to stay paused); pause_vm then completes the pause. */
+void pause_request_early(struct vm *vm);
 /* Restores kvm-clock and releases the vCPUs and the event loop; resuming a running
  * VM does nothing. */
 void pause_resume(struct vm *vm);

@@ -129,6 +129,26 @@ void vcpu_destroy(struct vcpu *vcpu)
 	vcpu->fd = -1;
 }
 
+/* api.rst, KVM_RUN ("kvm_run"): after a KVM_EXIT_IO or KVM_EXIT_MMIO the operation is
+ * complete, and the guest state consistent (RIP past the instruction, an IN's value in
+ * RAX), only once KVM_RUN is entered again; with immediate_exit set, KVM finishes it
+ * and returns EINTR before the guest runs another instruction. A vCPU that parks does
+ * this first, so a snapshot never catches an instruction half done (restored, it
+ * would run again: a second OUT to the console, a second byte read from it). A split
+ * MMIO access can exit once more on the way; each such exit is handled. */
+void vcpu_complete_pending(struct vcpu *vcpu)
+{
+	for (int i = 0; i < 8 && !vm_stop_requested(vcpu->vm); i++) {
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0)
+			return; /* EINTR: done, nothing pending any more */
+		vm_drain_coalesced(vcpu->vm);
+		int status = exits_handle(vcpu);
+		if (status > 0)
+			vm_request_stop(vcpu->vm, status);
+	}
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;

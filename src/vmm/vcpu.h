@@ -30,6 +30,10 @@ int vcpu_start(struct vcpu *vcpu);
 /* Makes the thread leave KVM_RUN now, or not enter it next time (immediate_exit
  * and the kick signal); the run loop then checks why (stop, pause). */
 void vcpu_kick(struct vcpu *vcpu);
+/* On the vCPU's own thread, outside KVM_RUN: lets KVM finish the exit just handled
+ * (an IN's value into RAX, RIP past the instruction) without running the guest
+ * further, so the vCPU's state is whole. Before parking for a pause. */
+void vcpu_complete_pending(struct vcpu *vcpu);
 /* Kicks the thread out of KVM_RUN and joins it. */
 void vcpu_stop(struct vcpu *vcpu);
 /* Installs the signal the VMM uses to kick vCPU threads; call once from main. */

@@ -117,17 +117,8 @@ static int check_memory_size(uint64_t ram_mib)
 	return 0;
 }
 
-static int map_memory(struct vm *vm, uint64_t ram_mib)
+static int register_slots(struct vm *vm)
 {
-	int err = check_memory_size(ram_mib);
-	if (err)
-		return err;
-	err = guest_mem_create(&vm->mem, ram_mib << 20);
-	if (err) {
-		log_error("guest memory of %llu MiB: %s", (unsigned long long)ram_mib,
-			  strerror(-err));
-		return -EXIT_HOST_RESOURCE;
-	}
 	for (int i = 0; i < vm->mem.nregions; i++) {
 		struct guest_mem_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
@@ -144,6 +135,26 @@ static int map_memory(struct vm *vm, uint64_t ram_mib)
 		}
 	}
 	return 0;
+}
+
+/* Fresh memory (mem_fd < 0: a memfd of ram_size bytes) or a snapshot's memory file
+ * mapped private. */
+static int map_memory(struct vm *vm, uint64_t ram_size, int mem_fd)
+{
+	int status = check_memory_size(ram_size >> 20);
+	int err = status ? 0
+			 : mem_fd < 0 ? guest_mem_create(&vm->mem, ram_size)
+				      : guest_mem_create_private(&vm->mem, ram_size, mem_fd);
+	if ((status || err) && mem_fd >= 0)
+		close(mem_fd); /* not taken by the guest memory */
+	if (status)
+		return status;
+	if (err) {
+		log_error("guest memory of %llu MiB: %s", (unsigned long long)(ram_size >> 20),
+			  strerror(-err));
+		return -EXIT_HOST_RESOURCE;
+	}
+	return register_slots(vm);
 }
 
 static int create_vcpus(struct vm *vm)
@@ -190,11 +201,11 @@ static uint64_t poll_max_ns(void)
 	return us * 1000;
 }
 
-int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib)
+static int create(struct vm *vm, int nvcpus, uint64_t ram_size, int mem_fd)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
-	vm->mem.memfd = -1;
+	vm->mem.memfd = vm->mem.file_fd = -1;
 	vm->nvcpus = nvcpus;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->coalesced_lock, NULL);
@@ -203,6 +214,8 @@ int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib)
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (vm->stop_fd < 0 || event_loop_create(&vm->loop) < 0) {
 		log_error("eventfd/epoll: %s", strerror(errno));
+		if (mem_fd >= 0)
+			close(mem_fd);
 		return -EXIT_HOST_RESOURCE;
 	}
 	event_loop_set_poll_max(vm->loop, poll_max_ns());
@@ -212,15 +225,27 @@ int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib)
 	if (!err)
 		err = create_vm_fd(vm);
 	if (!err)
-		err = map_memory(vm, ram_mib);
+		err = map_memory(vm, ram_size, mem_fd);
+	else if (mem_fd >= 0)
+		close(mem_fd);
 	if (!err)
 		err = create_irqchip(vm);
 	log_debug("guest memory registered, irqchip and PIT created");
 	if (!err)
 		err = create_vcpus(vm);
-	log_debug("VM with %d vCPUs and %llu MiB: %s", nvcpus, (unsigned long long)ram_mib,
-		  err ? "failed" : "ready");
+	log_debug("VM with %d vCPUs and %llu MiB: %s", nvcpus,
+		  (unsigned long long)(ram_size >> 20), err ? "failed" : "ready");
 	return err;
+}
+
+int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib)
+{
+	return create(vm, nvcpus, ram_mib << 20, -1);
+}
+
+int vm_create_restored(struct vm *vm, int nvcpus, uint64_t ram_size, int mem_fd)
+{
+	return create(vm, nvcpus, ram_size, mem_fd);
 }
 
 void vm_destroy(struct vm *vm)
@@ -232,6 +257,8 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	vm->vcpus = NULL;
+	free(vm->state_host);
+	vm->state_host = NULL;
 	event_loop_destroy(vm->loop);
 	vm->loop = NULL;
 	guest_mem_destroy(&vm->mem);

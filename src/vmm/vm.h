@@ -16,6 +16,7 @@
 struct event_loop;
 struct kvm_coalesced_mmio_ring;
 struct vcpu;
+struct vcpu_state_host;
 struct virtio_device;
 
 #define VM_MAX_VCPUS 32
@@ -50,6 +51,9 @@ struct vm {
 	struct timings timings;
 	struct exit_counters exits;
 	struct vm_pause pause; /* vmm/pause.c */
+	/* What this host's KVM keeps of a vCPU (vcpu_state.h): probed at the first
+	 * snapshot or restore, freed with the VM. */
+	struct vcpu_state_host *state_host;
 };
 
 /* Opens /dev/kvm, checks the API version and the capabilities argon needs, creates
@@ -57,6 +61,10 @@ struct vm {
  * On failure returns a negative exit status (enum exit_status) after printing one
  * clear message. */
 int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib);
+/* The same for a snapshot's VM: ram_size bytes from mem_fd, the snapshot's memory
+ * file, mapped private (guest_mem_create_private; the VM owns mem_fd from here, also
+ * on failure). */
+int vm_create_restored(struct vm *vm, int nvcpus, uint64_t ram_size, int mem_fd);
 void vm_destroy(struct vm *vm);
 
 /* Asks the VM to stop with status (enum exit_status); the first request wins.

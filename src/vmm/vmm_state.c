@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -16,6 +17,7 @@
 #include "devices/serial.h"
 #include "vmm/boot.h"
 #include "vmm/event_loop.h"
+#include "vmm/snapshot.h"
 #include "vmm/vcpu.h"
 
 const char *vmm_state_name(enum vmm_state s)
@@ -158,6 +160,64 @@ static int build_vm(struct vmm *v)
 	return status;
 }
 
+/* A restored VM's threads: parked before their first instruction when the VM is to
+ * stay paused (Firecracker's resume_vm false), so the guest runs not one instruction
+ * until PATCH /vm Resumed. */
+static int start_restored(struct vmm *v)
+{
+	bool paused = !v->restore.resume;
+	if (paused)
+		pause_request_early(&v->vm);
+	timings_mark(&v->vm.timings.kvm_ready);
+	int status = start_threads(&v->vm);
+	char err[256];
+	if (!status && paused && pause_vm(&v->vm, err, sizeof(err))) {
+		log_error("%s", err);
+		status = EXIT_INTERNAL;
+	}
+	if (!status) {
+		v->state = paused ? VMM_PAUSED : VMM_RUNNING;
+		log_info("VM restored from %s: %d vCPUs, %llu MiB, %s", v->restore.state_path,
+			 v->cfg.vcpus, (unsigned long long)v->cfg.mem_mib,
+			 paused ? "paused" : "running");
+	}
+	return status;
+}
+
+/* The timeline of a restore: the state file read and checked and the memory file
+ * opened, KVM with that memory mapped private, the platform devices, every state put
+ * in (snapshot.c), then the threads. Returns 0 or an exit status after one message. */
+static int restore_vm(struct vmm *v)
+{
+	struct snapshot_load *ld = NULL;
+	struct snapshot_machine m;
+	int mem_fd = -1;
+	int status = snapshot_load_open(v->restore.state_path, v->restore.mem_path, &ld, &m,
+					&mem_fd);
+	if (status)
+		return status;
+	v->cfg.vcpus = (int)m.vcpus;
+	v->cfg.mem_mib = m.mem_size >> 20;
+	status = -vm_create_restored(&v->vm, (int)m.vcpus, m.mem_size, mem_fd);
+	v->vm_created = true;
+	v->vm.timings.process_start = v->process_start;
+	if (!status)
+		status = create_platform(v);
+	if (!status)
+		status = snapshot_load_state(ld, v);
+	snapshot_load_close(ld);
+	if (!status && pause_init(&v->vm)) {
+		log_error("pause eventfd: %s", strerror(errno));
+		status = EXIT_HOST_RESOURCE;
+	}
+	return status ? status : start_restored(v);
+}
+
+static int build(struct vmm *v)
+{
+	return v->restore.state_path ? restore_vm(v) : build_vm(v);
+}
+
 void vmm_stop_vm(struct vmm *v)
 {
 	struct vm *vm = &v->vm;
@@ -193,6 +253,9 @@ void vmm_destroy(struct vmm *v)
 		v->vm_created = false;
 	}
 	config_free(&v->cfg);
+	free(v->restore.state_path);
+	free(v->restore.mem_path);
+	v->restore.state_path = v->restore.mem_path = NULL;
 	metrics_close(&v->metrics);
 	if (v->wake_fd >= 0)
 		close(v->wake_fd);
@@ -215,7 +278,7 @@ static int handle_start_request(struct vmm *v)
 		/* Built meanwhile from --config (the request raced the boot): it stands. */
 		if (!v->vm_created) {
 			log_capture_begin(v->start_error, sizeof(v->start_error));
-			status = build_vm(v);
+			status = build(v);
 			log_capture_end();
 		}
 		v->start_status = status;
@@ -269,7 +332,7 @@ int vmm_run(struct vmm *v, int sigfd, bool boot_now)
 {
 	if (boot_now) {
 		pthread_mutex_lock(&v->lock);
-		int status = build_vm(v);
+		int status = build(v);
 		pthread_mutex_unlock(&v->lock);
 		if (status)
 			return finish(v, status);

@@ -40,6 +40,12 @@ struct vmm {
 	struct serial *console;
 	struct i8042 *keyboard; /* SendCtrlAltDel types on it */
 	struct device_set devices; /* the configured devices, found by kind and id */
+	/* A restore instead of a boot (--restore, PUT /snapshot/load): the VM is built
+	 * from these files when state_path is set (snapshot.h). */
+	struct {
+		char *state_path, *mem_path;
+		bool resume; /* run at once; else stay Paused */
+	} restore;
 
 	/* InstanceStart asked by the API thread, done by the main thread. */
 	int wake_fd; /* eventfd the main thread polls */
@@ -62,7 +68,8 @@ int vmm_apply_logger(struct vmm *v, const struct logger_config *l, char *err, si
 int vmm_apply_metrics(struct vmm *v, const struct metrics_config *m, char *err, size_t errlen);
 
 /* The main thread's loop: builds the VM at once when boot_now, else when the API asks
- * (InstanceStart); flushes metrics on their period; returns the process's exit status
+ * (InstanceStart, or PUT /snapshot/load); a VM is restored from a snapshot instead
+ * of booted when restore.state_path is set; flushes metrics on their period; returns the process's exit status
  * when the guest stops, a host signal arrives on sigfd, or building the VM fails. */
 int vmm_run(struct vmm *v, int sigfd, bool boot_now);
 /* Stops the vCPUs and the event loop (releasing a pause first). */
