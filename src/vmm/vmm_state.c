@@ -220,6 +220,9 @@ static int handle_start_request(struct vmm *v)
 		}
 		v->start_status = status;
 		v->start_done = true;
+		/* In the same hold of the lock as the failure: no request that follows can
+		 * act on the configuration of a VM that will never run (routes.c). */
+		v->exiting = status != 0;
 		pthread_cond_broadcast(&v->cond);
 	}
 	pthread_mutex_unlock(&v->lock);
@@ -296,6 +299,18 @@ int vmm_run(struct vmm *v, int sigfd, bool boot_now)
 }
 
 /* ---- actions from the API thread (vmm->lock held) ---- */
+
+bool vmm_ending(const struct vmm *v, char *why, size_t len)
+{
+	if (!v->exiting)
+		return false;
+	if (v->start_done && v->start_status)
+		snprintf(why, len, "argon-vmm is ending with status %d: InstanceStart failed: %s",
+			 v->start_status, v->start_error[0] ? v->start_error : "internal error");
+	else
+		snprintf(why, len, "argon-vmm is ending: the VM has stopped");
+	return true;
+}
 
 int vmm_request_start(struct vmm *v, char *err, size_t errlen)
 {
