@@ -11,6 +11,7 @@
 
 #include "common/exit_status.h"
 #include "common/log.h"
+#include "common/terminal.h"
 #include "devices/i8042.h"
 #include "devices/legacy.h"
 #include "devices/serial.h"
@@ -56,10 +57,29 @@ int vmm_apply_metrics(struct vmm *v, const struct metrics_config *m, char *err, 
 
 /* ---- building the VM (main thread) ---- */
 
+/* The guest's serial console reads stdin. A terminal this process owns goes raw, as
+ * Firecracker's does: every key, Ctrl-C included, is the guest's (main restores it).
+ * One it does not own (argon-vmm started as a background job) is not read: reading it
+ * would stop the whole VMM (SIGTTIN). Returns the fd to read, or -1. */
+static int console_input(void)
+{
+	if (!isatty(STDIN_FILENO))
+		return STDIN_FILENO;
+	if (!terminal_is_ours(STDIN_FILENO)) {
+		log_info("stdin is the terminal of another process group (a background job): "
+			 "the guest's console takes no input");
+		return -1;
+	}
+	int rc = terminal_raw_begin(STDIN_FILENO);
+	if (rc < 0)
+		log_warn("stdin: cannot put the terminal in raw mode: %s", strerror(-rc));
+	return STDIN_FILENO;
+}
+
 static int create_platform(struct vmm *v)
 {
 	struct vm *vm = &v->vm;
-	if (serial_create(vm, STDIN_FILENO, STDOUT_FILENO, &v->console) ||
+	if (serial_create(vm, console_input(), STDOUT_FILENO, &v->console) ||
 	    i8042_create(vm, &v->keyboard) ||
 	    acpi_pm_create(vm) || argon_exit_create(vm)) {
 		log_error("platform devices: cannot register");
