@@ -102,6 +102,19 @@ static int create_device(struct vmm *v, const struct device_kind *kind, const vo
 	return err;
 }
 
+/* A named file that cannot be opened as the device needs it (missing, no permission,
+ * a directory, locked by another VMM) is 66; a bad value 64; the rest is the host's
+ * resources (71). */
+static int status_for_device_error(int err)
+{
+	static const int no_file[] = { ENOENT, EACCES, EPERM, EISDIR, ENOTDIR, ELOOP,
+				       ENAMETOOLONG, EROFS, ETXTBSY, EBUSY, EAGAIN, EWOULDBLOCK };
+	for (size_t i = 0; i < sizeof(no_file) / sizeof(no_file[0]); i++)
+		if (err == -no_file[i])
+			return EXIT_NO_FILE;
+	return err == -EINVAL ? EXIT_USAGE : EXIT_HOST_RESOURCE;
+}
+
 /* Device backends open their files, taps and sockets here, before anything runs: kind
  * by kind in the order of device_kinds, each kind's devices in the order given. */
 static int create_devices(struct vmm *v)
@@ -116,10 +129,7 @@ static int create_devices(struct vmm *v)
 	if (!err)
 		return 0;
 	/* The device logged what was wrong; map the cause to a status. */
-	return err == -ENOENT || err == -EACCES || err == -EBUSY || err == -EAGAIN ||
-			       err == -EWOULDBLOCK
-		       ? EXIT_NO_FILE
-		       : err == -EINVAL ? EXIT_USAGE : EXIT_HOST_RESOURCE;
+	return status_for_device_error(err);
 }
 
 static void *event_loop_thread(void *arg)
