@@ -85,18 +85,21 @@ static int read_char(void)
 	return c;
 }
 
-/* Minimal line editing: backspace/delete erase, Enter ends the line. */
-static void read_line(char *line, size_t max)
+#define KEY_EOT 0x04 /* Ctrl-D: the end of the input, as a terminal sends it */
+
+/* Minimal line editing: backspace/delete erase, Enter ends the line. Returns false
+ * when Ctrl-D ended the input (the line holds what came before it). */
+static bool read_line(char *line, size_t max)
 {
 	size_t n = 0;
 
 	for (;;) {
 		int c = read_char();
 
-		if (c == '\r' || c == '\n') {
+		if (c == '\r' || c == '\n' || c == KEY_EOT) {
 			console_write("\n", 1);
 			line[n] = '\0';
-			return;
+			return c != KEY_EOT;
 		}
 		if ((c == 0x7f || c == 0x08) && n) {
 			n--;
@@ -110,13 +113,23 @@ static void read_line(char *line, size_t max)
 	}
 }
 
+/* The prompt. Ctrl-D ends the session as it ends a shell's: the guest powers off
+ * with the worst status of the commands typed, as an argon.cmd script does, so
+ * `argon run < commands` ends when its input does, with the status it would have
+ * with the same commands after "--". */
 void shell_interactive(void)
 {
 	char line[LINE_MAX];
+	int worst = STATUS_OK;
 
 	for (;;) {
 		printf("argon> ");
-		read_line(line, sizeof(line));
-		run_line(line);
+		bool more = read_line(line, sizeof(line));
+		int status = run_line(line);
+
+		if (status > worst)
+			worst = status;
+		if (!more)
+			guest_exit(worst);
 	}
 }
