@@ -22,7 +22,7 @@ const struct command *const commands[] = {
 	&cmd_net_info, &cmd_net_echo, &cmd_net_ping, &cmd_net_bench,
 	&cmd_vsock_echo, &cmd_vsock_connect, &cmd_vsock_bench, &cmd_rng_read,
 	&cmd_balloon, &cmd_balloon_status, &cmd_virtio_abuse, &cmd_vsock_abuse,
-	&cmd_echo, &cmd_help, &cmd_exit, &cmd_poweroff, &cmd_reboot, 0,
+	&cmd_echo, &cmd_uptime, &cmd_help, &cmd_exit, &cmd_poweroff, &cmd_reboot, 0,
 };
 
 /* Runs one command line; returns its status. Empty lines succeed. */
