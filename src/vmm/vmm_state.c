@@ -79,13 +79,19 @@ static int console_input(void)
 static int create_platform(struct vmm *v)
 {
 	struct vm *vm = &v->vm;
-	if (serial_create(vm, console_input(), STDOUT_FILENO, &v->console) ||
-	    i8042_create(vm, &v->keyboard) ||
-	    acpi_pm_create(vm) || argon_exit_create(vm)) {
-		log_error("platform devices: cannot register");
-		return EXIT_INTERNAL;
-	}
-	return 0;
+	int err = serial_create(vm, console_input(), STDOUT_FILENO, &v->console);
+	if (!err)
+		err = i8042_create(vm, &v->keyboard);
+	if (!err)
+		err = acpi_pm_create(vm);
+	if (!err)
+		err = argon_exit_create(vm);
+	if (!err)
+		return 0;
+	log_error("platform devices: cannot register: %s", strerror(-err));
+	/* Out of file descriptors or memory is the host's limit, anything else a bug. */
+	return err == -ENOMEM || err == -EMFILE || err == -ENFILE ? EXIT_HOST_RESOURCE
+								  : EXIT_INTERNAL;
 }
 
 /* One device: created by its kind, then recorded with its id. A device the kind
