@@ -32,7 +32,9 @@ bool serial_init(void)
 	if (inb(COM1 + REG_LSR) == 0xff)
 		return false;
 	outb(COM1 + REG_LCR, 0x03); /* 8N1, DLAB off */
-	outb(COM1 + REG_FCR, 0x07); /* FIFO on, both cleared */
+	/* FIFO on, transmit side cleared. The receive side is kept: input that came
+	 * before the guest (typed ahead, or piped by argon run) is the user's. */
+	outb(COM1 + REG_FCR, 0x05);
 	outb(COM1 + REG_MCR, 0x0b); /* DTR RTS OUT2 (OUT2 gates the IRQ line) */
 	present = true;
 	return true;

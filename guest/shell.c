@@ -23,7 +23,7 @@ const struct command *const commands[] = {
 	&cmd_net_info, &cmd_net_echo, &cmd_net_ping, &cmd_net_bench,
 	&cmd_vsock_echo, &cmd_vsock_connect, &cmd_vsock_bench, &cmd_rng_read,
 	&cmd_balloon, &cmd_balloon_status, &cmd_virtio_abuse, &cmd_vsock_abuse,
-	&cmd_echo, &cmd_help, &cmd_exit, &cmd_poweroff, &cmd_reboot, 0,
+	&cmd_echo, &cmd_uptime, &cmd_help, &cmd_exit, &cmd_poweroff, &cmd_reboot, 0,
 };
 
 /* Runs one command line; returns its status. Empty lines succeed. */
@@ -86,18 +86,21 @@ static int read_char(void)
 	return c;
 }
 
-/* Minimal line editing: backspace/delete erase, Enter ends the line. */
-static void read_line(char *line, size_t max)
+#define KEY_EOT 0x04 /* Ctrl-D: the end of the input, as a terminal sends it */
+
+/* Minimal line editing: backspace/delete erase, Enter ends the line. Returns false
+ * when Ctrl-D ended the input (the line holds what came before it). */
+static bool read_line(char *line, size_t max)
 {
 	size_t n = 0;
 
 	for (;;) {
 		int c = read_char();
 
-		if (c == '\r' || c == '\n') {
+		if (c == '\r' || c == '\n' || c == KEY_EOT) {
 			console_write("\n", 1);
 			line[n] = '\0';
-			return;
+			return c != KEY_EOT;
 		}
 		if ((c == 0x7f || c == 0x08) && n) {
 			n--;
@@ -111,13 +114,23 @@ static void read_line(char *line, size_t max)
 	}
 }
 
+/* The prompt. Ctrl-D ends the session as it ends a shell's: the guest powers off
+ * with the worst status of the commands typed, as an argon.cmd script does, so
+ * `argon run < commands` ends when its input does, with the status it would have
+ * with the same commands after "--". */
 void shell_interactive(void)
 {
 	char line[LINE_MAX];
+	int worst = STATUS_OK;
 
 	for (;;) {
 		printf("argon> ");
-		read_line(line, sizeof(line));
-		run_line(line);
+		bool more = read_line(line, sizeof(line));
+		int status = run_line(line);
+
+		if (status > worst)
+			worst = status;
+		if (!more)
+			guest_exit(worst);
 	}
 }

@@ -6,7 +6,8 @@
  * highest status any returned (an `exit N` ends at once with N). */
 void __attribute__((noreturn)) shell_run_script(char *script);
 
-/* The interactive prompt; never returns (exit / poweroff / reboot end it). */
+/* The interactive prompt; never returns (exit / poweroff / reboot end it, and Ctrl-D,
+ * which powers off with the worst status of the commands typed). */
 void __attribute__((noreturn)) shell_interactive(void);
 
 #endif

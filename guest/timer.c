@@ -26,6 +26,8 @@ struct pvclock {
 } __attribute__((packed, aligned(32)));
 
 static struct pvclock pvclock;
+static bool kvmclock_on; /* pvclock is registered on the boot vCPU and kept */
+static uint64_t clock_at_boot;
 
 static uint32_t kvm_cpuid_max(void)
 {
@@ -51,7 +53,10 @@ static uint64_t khz_from_kvmclock(void)
 		cpu_relax();
 	khz = pvclock.tsc_to_system_mul ? (1000000ull << 32) / pvclock.tsc_to_system_mul : 0;
 	khz = pvclock.tsc_shift < 0 ? khz << -pvclock.tsc_shift : khz >> pvclock.tsc_shift;
-	wrmsr(MSR_KVM_SYSTEM_TIME_NEW, 0); /* one reading is all we need */
+	/* Kept registered: it is the guest's clock (clock_ns). */
+	kvmclock_on = khz != 0;
+	if (!kvmclock_on)
+		wrmsr(MSR_KVM_SYSTEM_TIME_NEW, 0);
 	return khz;
 }
 
@@ -103,6 +108,7 @@ void tsc_init(void)
 
 	if (max && (tsc_khz = khz_from_kvmclock())) {
 		tsc_source = "kvm-clock";
+		clock_at_boot = clock_ns();
 		return;
 	}
 	if (max >= 0x40000010) {
@@ -172,4 +178,43 @@ void udelay(uint64_t us)
 
 	while (rdtsc() - t0 < wait)
 		cpu_relax();
+}
+
+/* pvclock ABI (Linux pvclock.h): ns = system_time + ((tsc - tsc_timestamp) scaled by
+ * 2^tsc_shift, times tsc_to_system_mul / 2^32), read again while KVM updates it (odd
+ * version, or a version that changed under us). The boot vCPU's area serves every
+ * vCPU: KVM keeps a VM's TSCs in step. */
+static uint64_t kvmclock_read(void)
+{
+	volatile struct pvclock *pv = &pvclock;
+	uint32_t version;
+	uint64_t ns;
+
+	do {
+		version = pv->version;
+		__asm__ volatile("lfence" ::: "memory"); /* the TSC is read after version */
+		uint64_t delta = rdtsc() - pv->tsc_timestamp;
+		int8_t shift = pv->tsc_shift;
+
+		delta = shift < 0 ? delta >> -shift : delta << shift;
+		ns = pv->system_time +
+		     (uint64_t)(((unsigned __int128)delta * pv->tsc_to_system_mul) >> 32);
+		__asm__ volatile("" ::: "memory");
+	} while ((version & 1) || version != pv->version);
+	return ns;
+}
+
+uint64_t clock_ns(void)
+{
+	return kvmclock_on ? kvmclock_read() : tsc_to_ns(rdtsc());
+}
+
+uint64_t clock_uptime_ns(void)
+{
+	return clock_ns() - clock_at_boot;
+}
+
+const char *clock_source(void)
+{
+	return kvmclock_on ? "kvm-clock" : "tsc";
 }

@@ -20,6 +20,14 @@ void timer_start(void);
 
 uint64_t tsc_to_ns(uint64_t cycles);
 
+/* The guest's clock, in ns: kvm-clock when the host offers it (it stands still while
+ * the VM is paused and goes on from there, as a Linux guest's clock does), else the
+ * TSC scaled by tsc_khz. clock_uptime_ns counts from tsc_init; clock_source names
+ * which ("kvm-clock" or "tsc"). */
+uint64_t clock_ns(void);
+uint64_t clock_uptime_ns(void);
+const char *clock_source(void);
+
 /* tsc_khz, or 4 GHz when unknown: timeouts stay finite, if long. */
 uint64_t tsc_khz_upper(void);
 void udelay(uint64_t us);

@@ -70,6 +70,20 @@ static int echo(int argc, char **argv)
 	return STATUS_OK;
 }
 
+/* uptime: the guest's clock since boot (kvm-clock: a pause of the VM does not count). */
+static int uptime(int argc, char **argv)
+{
+	uint64_t us = clock_uptime_ns() / 1000;
+
+	(void)argv;
+	if (argc > 1) {
+		printf("uptime: takes no arguments\n");
+		return STATUS_USAGE;
+	}
+	printf("uptime: %lu.%06lu s (%s)\n", us / 1000000, us % 1000000, clock_source());
+	return STATUS_OK;
+}
+
 static int help(int argc, char **argv)
 {
 	(void)argc, (void)argv;
@@ -103,6 +117,8 @@ static int reboot(int argc, char **argv)
 
 const struct command cmd_echo = { "echo", "[ARGS]", "print the arguments", echo };
 const struct command cmd_help = { "help", "", "list the commands", help };
+const struct command cmd_uptime = { "uptime", "", "the guest's clock since boot (kvm-clock)",
+				    uptime };
 const struct command cmd_exit = { "exit", "[N]", "end the VM with status N (0)", exit_cmd };
 const struct command cmd_poweroff = { "poweroff", "", "end the VM with status 0", poweroff };
 const struct command cmd_reboot = { "reboot", "", "reset the VM", reboot };

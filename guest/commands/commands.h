@@ -19,7 +19,7 @@ extern const struct command cmd_info, cmd_cpu_bench, cmd_mem_bench, cmd_exit_ben
 	cmd_net_info, cmd_net_echo, cmd_net_ping, cmd_net_bench,
 	cmd_vsock_echo, cmd_vsock_connect, cmd_vsock_bench, cmd_rng_read,
 	cmd_balloon, cmd_balloon_status, cmd_virtio_abuse, cmd_vsock_abuse,
-	cmd_echo, cmd_help, cmd_exit, cmd_poweroff, cmd_reboot;
+	cmd_echo, cmd_help, cmd_exit, cmd_poweroff, cmd_reboot, cmd_uptime;
 
 /* NULL-terminated, in help order (shell.c). */
 extern const struct command *const commands[];

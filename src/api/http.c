@@ -62,20 +62,50 @@ static int parse_method(struct head_state *st, const char *s, size_t len)
 	return 0;
 }
 
+/* Length of "scheme://authority" at the start of an absolute-form target (RFC 9112,
+ * 3.2.2), 0 when the target has none. */
+static size_t absolute_prefix(const char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len && s[i] != ':' && s[i] != '/')
+		i++;
+	if (i == 0 || i + 3 > len || memcmp(s + i, "://", 3) != 0)
+		return 0;
+	i += 3;
+	while (i < len && s[i] != '/' && s[i] != '?' && s[i] != '#')
+		i++;
+	return i;
+}
+
+/* The origin form ("/path?query"), or the absolute form ("http://host/path?query"),
+ * which RFC 9112, 3.2.2 says a server MUST accept; its authority is ignored, as Host
+ * is (one socket serves one VMM). */
 static int parse_target(struct head_state *st, const char *s, size_t len)
 {
 	if (len > HTTP_MAX_TARGET)
 		return fail(st, 414, "request target longer than %d bytes", HTTP_MAX_TARGET);
-	if (len == 0 || s[0] != '/')
-		return fail(st, 400, "request target must be a path starting with '/'");
-	size_t path_len = 0;
-	while (path_len < len && s[path_len] != '?' && s[path_len] != '#')
-		path_len++;
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
 			return fail(st, 400, "request target has a byte that is not printable ASCII");
-	memcpy(st->req->path, s, path_len);
-	st->req->path[path_len] = '\0';
+	size_t prefix = absolute_prefix(s, len);
+	if (prefix) {
+		size_t scheme = (size_t)((const char *)memchr(s, ':', len) - s);
+		if (!line_equals(s, scheme, "http") && !line_equals(s, scheme, "https"))
+			return fail(st, 400, "request target: scheme '%.*s' is not served here "
+					     "(use a path, or http://host/path)", (int)scheme, s);
+		s += prefix;
+		len -= prefix;
+	} else if (len == 0 || s[0] != '/') {
+		return fail(st, 400, "request target must be a path starting with '/' (or "
+				     "http://host/path)");
+	}
+	size_t path_len = 0;
+	while (path_len < len && s[path_len] != '?' && s[path_len] != '#')
+		path_len++;
+	if (path_len == 0) /* "http://host" or "http://host?q": the root */
+		snprintf(st->req->path, sizeof(st->req->path), "/");
+	else
+		snprintf(st->req->path, sizeof(st->req->path), "%.*s", (int)path_len, s);
 	return 0;
 }
 
@@ -210,22 +240,22 @@ static int check_byte(struct head_state *st, const char *buf, size_t len, size_t
 	return 0;
 }
 
-int http_parse_head(const char *buf, size_t len, struct http_request *req, char *err,
-		    size_t errlen)
+/* The head at buf[0, len): request line first. */
+static int parse_head(struct head_state *st, const char *buf, size_t len)
 {
-	struct head_state st = { .req = req, .err = err, .errlen = errlen };
+	struct http_request *req = st->req;
 	memset(req, 0, sizeof(*req));
 	size_t scan = len < HTTP_MAX_HEAD ? len : HTTP_MAX_HEAD, line_start = 0;
 	for (size_t i = 0; i < scan; i++) {
-		int rc = check_byte(&st, buf, len, i);
+		int rc = check_byte(st, buf, len, i);
 		if (rc)
 			return rc;
 		if (line_start == 0 && buf[i] != '\n' && i > HTTP_MAX_TARGET + HTTP_MAX_METHOD + 12)
-			return fail(&st, 414, "request target longer than %d bytes", HTTP_MAX_TARGET);
+			return fail(st, 414, "request target longer than %d bytes", HTTP_MAX_TARGET);
 		if (buf[i] != '\n')
 			continue;
 		struct line l = { buf + line_start, i - 1 - line_start };
-		rc = take_line(&st, l, line_start == 0);
+		rc = take_line(st, l, line_start == 0);
 		if (rc > 1)
 			return rc; /* an error status */
 		if (line_start == 0) /* HTTP/1.1 keeps the connection open unless told */
@@ -237,8 +267,34 @@ int http_parse_head(const char *buf, size_t len, struct http_request *req, char 
 		}
 	}
 	if (len >= HTTP_MAX_HEAD)
-		return fail(&st, 431, "request line and headers longer than %d bytes", HTTP_MAX_HEAD);
+		return fail(st, 431, "request line and headers longer than %d bytes", HTTP_MAX_HEAD);
 	return HTTP_INCOMPLETE;
+}
+
+/* RFC 9112, 2.2: a server SHOULD ignore at least one empty line (CRLF) before the
+ * request line (some clients send one after a body). Returns how many bytes of them
+ * lead buf. */
+static size_t leading_empty_lines(const char *buf, size_t len)
+{
+	size_t n = 0;
+	while (n + 1 < len && buf[n] == '\r' && buf[n + 1] == '\n')
+		n += 2;
+	return n;
+}
+
+int http_parse_head(const char *buf, size_t len, struct http_request *req, char *err,
+		    size_t errlen)
+{
+	struct head_state st = { .req = req, .err = err, .errlen = errlen };
+	size_t skip = leading_empty_lines(buf, len);
+	if (skip > HTTP_MAX_HEAD) {
+		memset(req, 0, sizeof(*req));
+		return fail(&st, 400, "more than %d empty lines before the request line",
+			    HTTP_MAX_HEAD / 2);
+	}
+	int rc = parse_head(&st, buf + skip, len - skip);
+	req->head_len += rc == 0 ? skip : 0;
+	return rc;
 }
 
 const char *http_reason(int status)

@@ -11,7 +11,9 @@
  *   versions                   HTTP/1.0 and HTTP/1.1 [505]
  *   Expect                     only 100-continue [417]
  * Anything malformed (bare LF, control bytes, a bad Content-Length, obsolete line
- * folding, ...) is a 400 naming what was wrong. */
+ * folding, ...) is a 400 naming what was wrong. Accepted as RFC 9112 asks: the
+ * absolute form of a target (http://host/path, 3.2.2; the authority is ignored, as
+ * Host is) and empty lines before the request line (2.2). */
 #ifndef ARGON_API_HTTP_H
 #define ARGON_API_HTTP_H
 

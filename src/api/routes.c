@@ -166,6 +166,9 @@ static const struct route *find(const struct http_request *http, char id[ID_MAX 
 static int check_request(struct vmm *v, const struct route *r, const struct api_request *req,
 			 struct api_response *resp)
 {
+	char why[API_MSG_MAX + 128];
+	if (vmm_ending(v, why, sizeof(why)))
+		return api_fault(resp, 400, "%s", why);
 	if (r->method == HTTP_GET && req->body_len)
 		return api_fault(resp, 400, "GET request cannot have a body.");
 	if (r->method != HTTP_GET && !req->body_len)

@@ -133,12 +133,27 @@ static void consume(struct conn *c, size_t n)
 	c->request_start_ns = c->in_len ? timings_now() : 0;
 }
 
+/* Empty lines before a request (RFC 9112, 2.2: some clients send a CRLF after a
+ * body) are dropped here, so a connection holding nothing else is idle, not a request
+ * that has been arriving for too long. */
+static void drop_empty_lines(struct conn *c)
+{
+	size_t n = 0;
+	while (n + 1 < c->in_len && c->in[n] == '\r' && c->in[n + 1] == '\n')
+		n += 2;
+	if (n)
+		consume(c, n);
+}
+
 /* Answers the next complete request in the buffer, if any. Returns true when one
  * was answered (more may follow), false when the buffer holds no complete request. */
 static bool process(struct conn *c)
 {
 	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 	if (c->out || c->close_after || !c->in_len)
+		return false;
+	drop_empty_lines(c);
+	if (!c->in_len)
 		return false;
 	struct http_request req;
 	char err[256];

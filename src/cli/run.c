@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,8 +13,9 @@
 #include "common/exit_status.h"
 #include "common/log.h"
 #include "devices/device_kind.h"
+#include "vmm/config.h"
+#include "vmm/vm.h"
 
-#define ESCAPE_BYTE 0x1d /* Ctrl-], as telnet and virsh console */
 #define MAX_VMM_ARGS 64
 #define MAX_DEVICE_ARGS 40
 
@@ -28,17 +28,24 @@ struct run_options {
 	int ndevice_args;
 };
 
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
 static void usage(FILE *out)
 {
 	fputs("usage: argon run [OPTIONS] [-- COMMAND ARGS...]\n"
-	      "Boots a VM. With no COMMAND, the default guest (argon-guest) shows its prompt\n"
-	      "(Ctrl-] quits). With COMMAND, the guest runs it, prints its output, and argon\n"
-	      "exits with its status.\n\n"
-	      "  --vcpus N         vCPUs (default 1)\n"
-	      "  --memory MIB      guest memory in MiB (default 128)\n"
+	      "Boots a VM. With no COMMAND, the default guest (argon-guest) shows its prompt:\n"
+	      "on a terminal Ctrl-] quits; from a pipe or file the commands run and the VM\n"
+	      "ends with the input. With COMMAND, the guest runs it, prints its output, and\n"
+	      "argon exits with its status.\n\n"
+	      "  --vcpus N         vCPUs, 1.." XSTR(VM_MAX_VCPUS) " (default "
+	      XSTR(CONFIG_DEFAULT_VCPUS) ")\n"
+	      "  --memory SIZE     guest memory, " XSTR(VM_MIN_MEM_MIB) " MiB up to the host's "
+	      "RAM (default " XSTR(CONFIG_DEFAULT_MEM_MIB) " MiB);\n"
+	      "                    MiB, or with a suffix: 512M, 2G\n"
 	      "  --kernel PATH     kernel image: bzImage or ELF (default: argon-guest)\n"
-	      "  --initrd PATH     initial ramdisk\n"
-	      "  --cmdline STR     extra kernel command line\n",
+	      "  --initrd PATH     initial ramdisk (default: none)\n"
+	      "  --cmdline STR     appended to the kernel command line \"console=ttyS0\"\n",
 	      out);
 	for (int k = 0; device_kinds[k]; k++) {
 		const struct device_kind *kind = device_kinds[k];
@@ -50,8 +57,14 @@ static void usage(FILE *out)
 		else
 			fprintf(out, "  %s\n", opt);
 	}
-	fputs("  --timings         print boot timings and exit counts\n"
-	      "  --verbose         log what argon-vmm does\n",
+	fputs("                    (bw=, ops=: per second, with K, M or G; devices: none by "
+	      "default)\n"
+	      "  --timings         print boot timings and exit counts\n"
+	      "  --verbose         log what argon-vmm does, with times and sources\n"
+	      "  --help            this text\n\n"
+	      "Exit status: the guest's (0 powered off, 1..63 its command's), or argon-vmm's\n"
+	      "(64 bad option, 65 bad image, 66 missing file, 69 no KVM, 71 host resources,\n"
+	      "80..83 the guest or KVM failed, 84 stopped by a signal); see the README.\n",
 	      out);
 }
 
@@ -109,12 +122,41 @@ static void build_options(struct option *longopts, size_t max)
 	longopts[n] = (struct option){ 0 };
 }
 
+/* getopt's own complaints name the program "run"; these name the option typed. */
+static int bad_option(int c, char **argv)
+{
+	const char *typed = argv[optind - 1];
+	if (c == ':')
+		log_error("%s needs a value (see 'argon run --help')", typed);
+	else
+		log_error("unknown option '%s' (see 'argon run --help')", typed);
+	return -1;
+}
+
+/* The guest command after "--", joined for argon.cmd="...". */
+static int take_guest_command(struct run_options *o, int argc, char **argv)
+{
+	if (optind >= argc)
+		return 0;
+	o->guest_command = join_words(argc - optind, argv + optind);
+	if (!o->guest_command)
+		return -1;
+	/* The guest reads argon.cmd="..." and has no way to escape a quote. */
+	if (strchr(o->guest_command, '"')) {
+		log_error("guest command: '\"' cannot be passed on the kernel command line");
+		return -1;
+	}
+	return 0;
+}
+
+/* Returns 0, -1 (a message was printed), or 1 when --help was printed. */
 static int parse(int argc, char **argv, struct run_options *o)
 {
 	struct option longopts[32];
 	build_options(longopts, sizeof(longopts) / sizeof(longopts[0]));
 	int c;
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->vcpus = optarg; break;
 		case 'm': o->memory = optarg; break;
@@ -123,28 +165,16 @@ static int parse(int argc, char **argv, struct run_options *o)
 		case 'a': o->cmdline = optarg; break;
 		case 't': o->timings = true; break;
 		case 'v': o->verbose = true; break;
-		case 'h': usage(stdout); exit(0);
+		case 'h': usage(stdout); return 1;
+		case '?':
+		case ':': return bad_option(c, argv);
 		default:
-			if (c < DEVICE_OPTION(0)) {
-				usage(stderr);
-				return -1;
-			}
 			if (add_device_arg(o, c, optarg))
 				return -1;
 			break;
 		}
 	}
-	if (optind < argc) {
-		o->guest_command = join_words(argc - optind, argv + optind);
-		if (!o->guest_command)
-			return -1;
-		/* The guest reads argon.cmd="..." and has no way to escape a quote. */
-		if (strchr(o->guest_command, '"')) {
-			log_error("guest command: '\"' cannot be passed on the kernel command line");
-			return -1;
-		}
-	}
-	return 0;
+	return take_guest_command(o, argc, argv);
 }
 
 static char *build_cmdline(const struct run_options *o)
@@ -162,15 +192,6 @@ static char *build_cmdline(const struct run_options *o)
 	return s;
 }
 
-static int wait_status(pid_t pid)
-{
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return EXIT_INTERNAL;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void export_start_time(void)
 {
 	struct timespec ts;
@@ -181,51 +202,54 @@ static void export_start_time(void)
 	setenv("ARGON_START_NS", buf, 1);
 }
 
-static int launch(char *const vmm_argv[], bool interactive)
+/* argon-vmm's argv; the strings stay owned by o and the callers. */
+static void build_vmm_args(const struct run_options *o, const char *vmm, const char *kernel,
+			   const char *cmdline, const char *args[MAX_VMM_ARGS])
 {
-	export_start_time();
-	if (interactive)
-		return console_run_interactive(vmm_argv, ESCAPE_BYTE);
-	pid_t pid = fork();
-	if (pid < 0) {
-		log_error("fork: %s", strerror(errno));
-		return EXIT_HOST_RESOURCE;
-	}
-	if (pid == 0) {
-		execv(vmm_argv[0], vmm_argv);
-		log_error("%s: %s", vmm_argv[0], strerror(errno));
-		_exit(EXIT_NO_FILE);
-	}
-	return wait_status(pid);
+	int n = 0;
+	args[n++] = vmm;
+	/* First, so that the messages about the options that follow are for people too,
+	 * unless --verbose asks for the full log lines. */
+	if (o->verbose) { args[n++] = "--log-level"; args[n++] = "info"; }
+	else { args[n++] = "--log-format"; args[n++] = "plain"; }
+	args[n++] = "--kernel";
+	args[n++] = kernel;
+	args[n++] = "--cmdline";
+	args[n++] = cmdline;
+	if (o->vcpus) { args[n++] = "--vcpus"; args[n++] = o->vcpus; }
+	if (o->memory) { args[n++] = "--memory"; args[n++] = o->memory; }
+	if (o->initrd) { args[n++] = "--initrd"; args[n++] = o->initrd; }
+	if (o->timings) args[n++] = "--timings";
+	for (int i = 0; i < o->ndevice_args; i++)
+		args[n++] = o->device_args[i];
+	args[n] = NULL;
+}
+
+/* With a guest command the console is passed on as it is (Ctrl-C stops the VM); with
+ * none it is the guest's prompt: a terminal goes raw, other input ends with Ctrl-D. */
+static enum console_mode console_mode(const struct run_options *o)
+{
+	if (o->guest_command)
+		return CONSOLE_PLAIN;
+	return isatty(STDIN_FILENO) ? CONSOLE_RAW : CONSOLE_EOT;
 }
 
 int cmd_run(int argc, char **argv)
 {
 	struct run_options o = { 0 };
-	if (parse(argc, argv, &o))
-		return EXIT_USAGE;
+	int rc = parse(argc, argv, &o);
+	if (rc)
+		return rc > 0 ? 0 : EXIT_USAGE;
+	log_set_plain(!o.verbose);
 	char *vmm = cli_sibling_path("argon-vmm", "ARGON_VMM");
 	char *guest = o.kernel ? NULL : cli_sibling_path("argon-guest", "ARGON_GUEST");
 	char *cmdline = build_cmdline(&o);
 	if (!vmm || (!o.kernel && !guest) || !cmdline)
 		return EXIT_HOST_RESOURCE;
 	const char *args[MAX_VMM_ARGS];
-	int n = 0;
-	args[n++] = vmm;
-	args[n++] = "--kernel";
-	args[n++] = o.kernel ? o.kernel : guest;
-	args[n++] = "--cmdline";
-	args[n++] = cmdline;
-	if (o.vcpus) { args[n++] = "--vcpus"; args[n++] = o.vcpus; }
-	if (o.memory) { args[n++] = "--memory"; args[n++] = o.memory; }
-	if (o.initrd) { args[n++] = "--initrd"; args[n++] = o.initrd; }
-	if (o.timings) args[n++] = "--timings";
-	if (o.verbose) { args[n++] = "--log-level"; args[n++] = "info"; }
-	for (int i = 0; i < o.ndevice_args; i++)
-		args[n++] = o.device_args[i];
-	args[n] = NULL;
-	bool interactive = !o.guest_command && isatty(STDIN_FILENO);
-	int status = launch((char *const *)args, interactive);
+	build_vmm_args(&o, vmm, o.kernel ? o.kernel : guest, cmdline, args);
+	export_start_time();
+	int status = console_run((char *const *)args, console_mode(&o));
 	free(vmm);
 	free(guest);
 	free(cmdline);

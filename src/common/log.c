@@ -11,7 +11,7 @@
 
 static const char *log_tag = "argon";
 static enum log_level log_threshold = LOG_WARN;
-static bool log_off, show_level = true, show_origin = true;
+static bool log_off, show_level = true, show_origin = true, plain;
 static uint64_t dropped; /* atomic */
 
 /* The destination; swapped under fd_lock, which the write of a line also holds. */
@@ -63,6 +63,11 @@ void log_set_format(bool level, bool origin)
 {
 	show_level = level;
 	show_origin = origin;
+}
+
+void log_set_plain(bool on)
+{
+	plain = on;
 }
 
 int log_level_parse(const char *name)
@@ -220,6 +225,11 @@ void log_capture_end(void)
 /* "[   12.345678] tag level: func: ": the parts show_level and show_origin ask for. */
 static int format_prefix(char *line, size_t size, enum log_level level, const char *func)
 {
+	if (plain) {
+		int n = snprintf(line, size, "%s: %s", log_tag,
+				 level == LOG_ERROR ? "error: " : level == LOG_WARN ? "warning: " : "");
+		return n < 0 || (size_t)n >= size ? 0 : n;
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	int n = snprintf(line, size, "[%5ld.%06ld] %s%s%s:%s%s%s ", (long)ts.tv_sec,

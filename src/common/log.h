@@ -32,6 +32,9 @@ int log_level_parse(const char *name);
 /* Which parts of the prefix appear: the level name and the function (both on by
  * default). The timestamp (CLOCK_MONOTONIC seconds) and the tag always do. */
 void log_set_format(bool show_level, bool show_origin);
+/* Lines for people instead: "tag: error: message", "tag: warning: message", "tag:
+ * message" (no timestamp, no function); show_level and show_origin are ignored. */
+void log_set_plain(bool plain);
 
 /* Sends lines to path: a FIFO is opened read-write and non-blocking (no reader
  * needed; when it is full lines are dropped and counted); anything else is created

@@ -14,14 +14,58 @@
  *
  * The arithmetic is exact and in integers: refills carry the fraction of a token not
  * yet earned to the next refill (last_refill_ns advances only by the time the tokens
- * granted cost), and products go through 128 bits. */
+ * granted cost), and products go through 128 bits.
+ *
+ * Paused time earns nothing (Firecracker's buckets fill while its VM is paused, so a
+ * pause is a burst on resume): every bucket counts time on one clock that pause.c
+ * stops while the VM is paused. It is process-wide because a process runs one VM and
+ * the devices that own limiters have no way to it; it changes only while the device
+ * loop is parked (pause and resume), or from the thread that changes it. */
 #include "devices/rate_limiter.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define NS_PER_MS 1000000ULL
 
 typedef unsigned __int128 u128;
+
+static struct {
+	uint64_t stopped_total; /* ns of the caller's clock spent stopped, before stopped_at */
+	uint64_t stopped_at;	/* when the clock stopped; meaningful while stopped */
+	bool stopped;
+} paused_clock;
+
+void rate_limiter_clock_stop(uint64_t now_ns)
+{
+	if (__atomic_load_n(&paused_clock.stopped, __ATOMIC_ACQUIRE))
+		return;
+	__atomic_store_n(&paused_clock.stopped_at, now_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&paused_clock.stopped, true, __ATOMIC_RELEASE);
+}
+
+void rate_limiter_clock_start(uint64_t now_ns)
+{
+	if (!__atomic_load_n(&paused_clock.stopped, __ATOMIC_ACQUIRE))
+		return;
+	uint64_t at = __atomic_load_n(&paused_clock.stopped_at, __ATOMIC_RELAXED);
+	if (now_ns > at)
+		__atomic_add_fetch(&paused_clock.stopped_total, now_ns - at, __ATOMIC_RELAXED);
+	__atomic_store_n(&paused_clock.stopped, false, __ATOMIC_RELEASE);
+}
+
+/* The caller's time (CLOCK_MONOTONIC, or a test's) without the time stopped: what the
+ * buckets count. Never goes back while the caller's clock goes forward. */
+static uint64_t running_ns(uint64_t now_ns)
+{
+	bool stopped = __atomic_load_n(&paused_clock.stopped, __ATOMIC_ACQUIRE);
+	uint64_t total = __atomic_load_n(&paused_clock.stopped_total, __ATOMIC_RELAXED);
+	if (stopped) {
+		uint64_t at = __atomic_load_n(&paused_clock.stopped_at, __ATOMIC_RELAXED);
+		now_ns = now_ns < at ? now_ns : at;
+	}
+	return now_ns > total ? now_ns - total : 0;
+}
 
 static bool bucket_enabled(const struct token_bucket *b)
 {
@@ -124,6 +168,7 @@ static uint64_t bucket_wait(const struct token_bucket *b, uint64_t n, uint64_t n
 void rate_limiter_init(struct rate_limiter *rl, const struct rate_limiter_config *cfg,
 		       uint64_t now_ns)
 {
+	now_ns = running_ns(now_ns);
 	static const struct rate_limiter_config unlimited;
 	if (!cfg)
 		cfg = &unlimited;
@@ -134,6 +179,7 @@ void rate_limiter_init(struct rate_limiter *rl, const struct rate_limiter_config
 
 bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
 {
+	now_ns = running_ns(now_ns);
 	bucket_refill(&rl->bandwidth, now_ns);
 	bucket_refill(&rl->ops, now_ns);
 	if (!bucket_allows(&rl->bandwidth, bytes) || !bucket_allows(&rl->ops, 1)) {
@@ -147,6 +193,7 @@ bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_
 
 uint64_t rate_limiter_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
 {
+	now_ns = running_ns(now_ns);
 	bucket_refill(&rl->bandwidth, now_ns);
 	bucket_refill(&rl->ops, now_ns);
 	uint64_t a = bucket_wait(&rl->bandwidth, bytes, now_ns);

@@ -43,4 +43,11 @@ uint64_t rate_limiter_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t 
 /* True when neither bucket limits anything. */
 bool rate_limiter_is_unlimited(const struct rate_limiter *rl);
 
+/* While the VM is paused no bucket earns tokens: pause.c stops the limiters' clock
+ * when the VM is paused and starts it again on resume, with CLOCK_MONOTONIC now_ns
+ * (tests pass their own clock). Stopping a stopped clock, or starting a running one,
+ * does nothing. One clock for every limiter of the process (one VM per process). */
+void rate_limiter_clock_stop(uint64_t now_ns);
+void rate_limiter_clock_start(uint64_t now_ns);
+
 #endif

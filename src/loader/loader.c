@@ -42,6 +42,8 @@ static int open_bounded(const char *path, const char *what, uint64_t max, uint64
 	if (fstat(fd, &st) < 0)
 		rc = loader_fail(err, errlen, -errno, "%s: cannot stat %s: %s", path, what,
 				 strerror(errno));
+	else if (S_ISDIR(st.st_mode)) /* a wrong path, not a bad image: 66, as for a disk */
+		rc = loader_fail(err, errlen, -EISDIR, "%s: %s: %s", path, what, strerror(EISDIR));
 	else if (!S_ISREG(st.st_mode))
 		rc = loader_fail(err, errlen, -EINVAL, "%s: %s is not a regular file", path, what);
 	else if ((uint64_t)st.st_size > max)

@@ -25,6 +25,8 @@ static int status_for_load_error(int err)
 	case -EISDIR:
 		return EXIT_NO_FILE;
 	case -ENOMEM:
+	case -EMFILE:
+	case -ENFILE:
 		return EXIT_HOST_RESOURCE;
 	default:
 		return EXIT_IMAGE; /* -ENOEXEC, -EFBIG, -EINVAL: the image itself */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "devices/device_kind.h"
 #include "vmm/config_json.h"
@@ -233,12 +234,24 @@ static int load(struct vm_config *cfg, struct parse_ctx *ctx, json_t *root, json
 	return err;
 }
 
+/* A file that cannot be read at all is told apart from one whose contents are wrong:
+ * they end argon-vmm with different statuses (66, 64). */
 int config_load_file(struct vm_config *cfg, const char *path, char *err, size_t errlen)
 {
 	struct parse_ctx ctx = { .name = path, .err = err, .errlen = errlen };
+	FILE *f = fopen(path, "re");
+	struct stat st;
+	int e = !f ? errno : fstat(fileno(f), &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+	if (e) {
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		if (f)
+			fclose(f);
+		return -e;
+	}
 	json_error_t jerr;
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	return load(cfg, &ctx, root, &jerr);
+	json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+	fclose(f);
+	return load(cfg, &ctx, root, &jerr) ? -EINVAL : 0;
 }
 
 int config_load_string(struct vm_config *cfg, const char *name, const char *json, char *err,

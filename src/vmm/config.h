@@ -77,8 +77,9 @@ int config_device_append(struct vm_config *cfg, const struct device_kind *kind, 
 int config_device_put(struct vm_config *cfg, const struct device_kind *kind, void *conf);
 
 /* Reads a JSON config file over cfg: {"boot-source": {...}, "machine-config": {...}}.
- * Unknown fields, wrong types and out-of-range values are errors. Returns 0, or -1
- * with a one-line message naming the file and field in err. */
+ * Unknown fields, wrong types and out-of-range values are errors. Returns 0, -EINVAL
+ * for wrong contents, or -errno when the file cannot be read (a directory: -EISDIR),
+ * with a one-line message naming the file (and field) in err. */
 int config_load_file(struct vm_config *cfg, const char *path, char *err, size_t errlen);
 /* The same from a string (tests, the API); name is used in messages. */
 int config_load_string(struct vm_config *cfg, const char *name, const char *json, char *err,

@@ -35,15 +35,17 @@ int config_arg_fail(char *err, size_t errlen, const char *opt, const char *item,
 	return -1;
 }
 
-/* Parses 10M, 512K, 1G or a plain number. */
+/* Parses 10M, 512K, 1G, 1T (either case) or a plain number. */
 int config_arg_size(const char *s, uint64_t *out)
 {
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
+	if (errno || end == s || *s < '0' || *s > '9')
 		return -1;
-	unsigned shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+	static const char units[] = "KMGT";
+	const char *unit = *end && (*end & ~0x20) ? strchr(units, *end & ~0x20) : NULL;
+	unsigned shift = unit ? 10 * (unsigned)(unit - units + 1) : 0;
 	if (shift)
 		end++;
 	if (*end || (shift && v > (UINT64_MAX >> shift)))

@@ -23,7 +23,7 @@ char *config_arg_next(char **cursor);
 /* "OPT: 'ITEM': WHAT" into err; returns -1. */
 int config_arg_fail(char *err, size_t errlen, const char *opt, const char *item,
 		    const char *what);
-/* 10M, 512K, 1G or a plain number; 0 or -1. */
+/* 10M, 512K, 1G, 1T (binary units, either case) or a plain number; 0 or -1. */
 int config_arg_size(const char *s, uint64_t *out);
 /* A rate per second: a bucket of that size refilled in 1000 ms; 0 or -1. */
 int config_arg_rate(const char *value, struct token_bucket_config *b);

@@ -4,34 +4,43 @@
  * InstanceStart: vmm_state.c), wait for the guest or a signal, tear down. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "api/server.h"
 #include "common/exit_status.h"
 #include "common/log.h"
+#include "common/terminal.h"
 #include "common/version.h"
 #include "devices/device_kind.h"
 #include "vmm/config.h"
 #include "vmm/config_args.h"
+#include "vmm/vm.h"
 #include "vmm/vcpu.h"
 #include "vmm/vmm_state.h"
 
 struct options {
 	struct vmm *vmm;
 	const char *api_sock;
+	char mem_source[PATH_MAX + 64]; /* what set the memory size, for messages */
 };
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 static void usage(FILE *out)
 {
 	fputs("usage: argon-vmm [--config FILE] [--kernel PATH] [--initrd PATH] [--cmdline STR]\n"
-	      "                 [--vcpus N] [--memory MIB] [--timings] [--log-level LEVEL]\n"
-	      "                 [--api-sock PATH] [--id ID] [--log-path PATH] [--metrics-path PATH]\n"
+	      "                 [--vcpus N] [--memory SIZE] [--timings] [--log-level LEVEL]\n"
+	      "                 [--log-format plain|full] [--api-sock PATH] [--id ID]\n"
+	      "                 [--log-path PATH] [--metrics-path PATH]\n"
 	      "                 [--restore SNAPSHOT --mem-file MEM]\n",
 	      out);
 	for (int k = 0; device_kinds[k]; k++) {
@@ -40,7 +49,16 @@ static void usage(FILE *out)
 			kind->option_arg_optional ? "" : " ", kind->option_usage,
 			kind->id_field ? "..." : "");
 	}
-	fputs("Boots one VM on /dev/kvm; the guest's serial console is stdin/stdout.\n"
+	fputs("Boots one VM on /dev/kvm; the guest's serial console is stdin/stdout (a terminal\n"
+	      "is put in raw mode: every key, Ctrl-C too, goes to the guest).\n"
+	      "  --vcpus N         1.." XSTR(VM_MAX_VCPUS) " (default " XSTR(CONFIG_DEFAULT_VCPUS) ")\n"
+	      "  --memory SIZE     " XSTR(VM_MIN_MEM_MIB) " MiB up to the host's RAM (default "
+	      XSTR(CONFIG_DEFAULT_MEM_MIB) " MiB): MiB, or 512M, 2G\n"
+	      "  --cmdline STR     the kernel command line (default \"" CONFIG_DEFAULT_CMDLINE "\")\n"
+	      "  --log-level L     error, warn, info or debug (default warn)\n"
+	      "  --log-format F    full (time, level, function; the default) or plain (for people)\n"
+	      "  --id ID           1 to " XSTR(VMM_ID_MAX) " letters, digits, '-', '_' (default "
+	      "anonymous-instance)\n"
 	      "Options given after --config override the file's values. Rates (bw=, ops=) are\n"
 	      "per second; sizes take K, M or G. With --api-sock and no kernel, argon-vmm\n"
 	      "waits for its configuration and InstanceStart on the API (Firecracker's REST API).\n"
@@ -66,6 +84,50 @@ static int parse_number(const char *opt, const char *arg, long long min, long lo
 /* getopt's value for the k-th device kind's option. */
 #define DEVICE_OPTION(k) (256 + (k))
 
+static uint64_t host_mib(void)
+{
+	struct sysinfo si;
+	return sysinfo(&si) == 0 ? (uint64_t)si.totalram * si.mem_unit >> 20 : 0;
+}
+
+/* --memory: MiB, or a size with K, M, G or T that is a whole number of MiB. */
+static int parse_memory(struct options *o, const char *arg)
+{
+	size_t len = strlen(arg);
+	bool suffixed = len && strchr("KMGTkmgt", arg[len - 1]);
+	uint64_t v = 0;
+	char *end;
+	errno = 0;
+	bool ok = suffixed ? config_arg_size(arg, &v) == 0 && v % (1 << 20) == 0
+			   : (v = strtoull(arg, &end, 10), !errno && *end == '\0' && end != arg &&
+			      arg[0] >= '0' && arg[0] <= '9');
+	v = suffixed ? v >> 20 : v;
+	if (!ok || v < VM_MIN_MEM_MIB || v > (1ULL << 30)) {
+		log_error("--memory '%s': expected a size from %d MiB up to the host's memory, in "
+			  "MiB or with a suffix (512M, 2G)", arg, VM_MIN_MEM_MIB);
+		return -1;
+	}
+	o->vmm->cfg.mem_mib = v;
+	snprintf(o->mem_source, sizeof(o->mem_source), "--memory '%s'", arg);
+	return 0;
+}
+
+/* --config FILE: a file that cannot be read ends with 66, bad contents with 64. */
+static int load_config(struct options *o, const char *path)
+{
+	char err[512];
+	uint64_t mem = o->vmm->cfg.mem_mib;
+	int rc = config_load_file(&o->vmm->cfg, path, err, sizeof(err));
+	if (rc) {
+		log_error("--config %s", err);
+		return rc == -EINVAL ? EXIT_USAGE : EXIT_NO_FILE;
+	}
+	if (o->vmm->cfg.mem_mib != mem)
+		snprintf(o->mem_source, sizeof(o->mem_source), "%s: machine-config.mem_size_mib",
+			 path);
+	return 0;
+}
+
 static int apply_device_option(struct options *o, int c, const char *arg)
 {
 	char err[512];
@@ -89,16 +151,13 @@ static int set_id(struct vmm *v, const char *id)
 	return 0;
 }
 
+/* Returns 0, -1 (a bad value: 64), or an exit status; a message was logged. */
 static int apply_option(struct options *o, int c, const char *arg)
 {
-	char err[512];
 	long long v;
 	switch (c) {
 	case 'c':
-		if (config_load_file(&o->vmm->cfg, arg, err, sizeof(err)) == 0)
-			return 0;
-		log_error("%s", err);
-		return -1;
+		return load_config(o, arg);
 	case 'k':
 		return config_set_string(&o->vmm->cfg.kernel_path, arg);
 	case 'i':
@@ -111,10 +170,7 @@ static int apply_option(struct options *o, int c, const char *arg)
 		o->vmm->cfg.vcpus = (int)v;
 		return 0;
 	case 'm':
-		if (parse_number("--memory", arg, VM_MIN_MEM_MIB, 1LL << 30, &v))
-			return -1;
-		o->vmm->cfg.mem_mib = (uint64_t)v;
-		return 0;
+		return parse_memory(o, arg);
 	case 't':
 		o->vmm->print_timings = true;
 		return 0;
@@ -138,6 +194,13 @@ static int apply_option(struct options *o, int c, const char *arg)
 		}
 		log_set_level((enum log_level)log_level_parse(arg));
 		return 0;
+	case 'P':
+		if (strcmp(arg, "plain") != 0 && strcmp(arg, "full") != 0) {
+			log_error("--log-format '%s': expected plain or full", arg);
+			return -1;
+		}
+		log_set_plain(strcmp(arg, "plain") == 0);
+		return 0;
 	default:
 		return c >= DEVICE_OPTION(0) ? apply_device_option(o, c, arg) : -1;
 	}
@@ -155,6 +218,7 @@ static void build_options(struct option *longopts, size_t max)
 		{ "log-path", required_argument, NULL, 'L' },
 		{ "metrics-path", required_argument, NULL, 'M' },
 		{ "restore", required_argument, NULL, 'R' }, { "mem-file", required_argument, NULL, 'F' },
+		{ "log-format", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },	    { "version", no_argument, NULL, 'V' },
 	};
 	size_t n = 0;
@@ -186,32 +250,45 @@ static int check_restore_args(struct vmm *v)
 	return 0;
 }
 
+/* The options, in order (later ones override --config's values). Returns 0 or the
+ * exit status after one message. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	struct option longopts[32];
 	build_options(longopts, sizeof(longopts) / sizeof(longopts[0]));
 	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	opterr = 0; /* getopt's messages name the program by its path: ours name the option */
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		if (c == 'h' || c == 'V') {
 			c == 'h' ? usage(stdout) : (void)puts("argon-vmm " ARGON_VERSION);
 			exit(EXIT_GUEST_OK);
 		}
-		if (c == '?' || apply_option(o, c, optarg)) {
-			if (c == '?')
-				usage(stderr);
-			return -1;
+		if (c == '?' || c == ':') {
+			log_error(c == ':' ? "%s needs a value" : "unknown option '%s' (see --help)",
+				  argv[optind - 1]);
+			return EXIT_USAGE;
 		}
+		int rc = apply_option(o, c, optarg);
+		if (rc)
+			return rc < 0 ? EXIT_USAGE : rc;
 	}
 	if (optind < argc) {
 		log_error("unexpected argument '%s'", argv[optind]);
-		return -1;
+		return EXIT_USAGE;
 	}
 	if (o->vmm->restore.state_path || o->vmm->restore.mem_path)
-		return check_restore_args(o->vmm);
+		return check_restore_args(o->vmm) ? EXIT_USAGE : 0;
 	if (!o->vmm->cfg.kernel_path && !o->api_sock) {
 		log_error("no kernel: give --kernel PATH or boot-source.kernel_image_path in --config "
 			  "(or --api-sock PATH to configure it there, or --restore SNAPSHOT)");
-		return -1;
+		return EXIT_USAGE;
+	}
+	uint64_t host = host_mib();
+	if (host && o->vmm->cfg.mem_mib > host) {
+		log_error("%s: %llu MiB is more than this host's %llu MiB",
+			  o->mem_source[0] ? o->mem_source : "memory",
+			  (unsigned long long)o->vmm->cfg.mem_mib, (unsigned long long)host);
+		return EXIT_USAGE;
 	}
 	return 0;
 }
@@ -252,7 +329,7 @@ int main(int argc, char **argv)
 		log_error("signalfd/eventfd: %s", strerror(errno));
 		return EXIT_HOST_RESOURCE;
 	}
-	int status = parse_args(argc, argv, &o) ? EXIT_USAGE : 0;
+	int status = parse_args(argc, argv, &o);
 	if (!status && vcpu_install_kick_signal()) {
 		log_error("cannot install the vCPU kick signal: %s", strerror(errno));
 		status = EXIT_INTERNAL;
@@ -276,6 +353,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&v.lock);
 	api_server_stop(api);
 	vmm_destroy(&v);
+	terminal_restore(); /* as the console found it (raw since the VM was built) */
 	close(sigfd);
 	log_stop_writer();
 	return status;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "devices/rate_limiter.h"
 #include "vmm/event_loop.h"
 #include "vmm/timings.h"
 #include "vmm/vcpu.h"
@@ -201,6 +202,8 @@ int pause_vm(struct vm *vm, char *err, size_t errlen)
 			p->paused = true;
 			p->paused_at_ns = timings_now();
 			p->pauses++;
+			/* Devices parked: their rate limiters earn nothing until resume. */
+			rate_limiter_clock_stop(p->paused_at_ns);
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -218,7 +221,9 @@ void pause_resume(struct vm *vm)
 	pthread_mutex_lock(&p->lock);
 	if (p->paused) {
 		restore_clock(vm);
-		p->paused_total_ns += timings_now() - p->paused_at_ns;
+		uint64_t now = timings_now();
+		rate_limiter_clock_start(now); /* before the device loop runs again */
+		p->paused_total_ns += now - p->paused_at_ns;
 		p->paused = false;
 		release(p);
 	}
@@ -229,6 +234,8 @@ void pause_shutdown(struct vm *vm)
 {
 	struct vm_pause *p = &vm->pause;
 	pthread_mutex_lock(&p->lock);
+	if (p->paused)
+		rate_limiter_clock_start(timings_now());
 	p->shutdown = true;
 	p->paused = false;
 	release(p);

@@ -3,7 +3,18 @@
  * it was handling; then the event loop parks between two callbacks, so no device
  * takes new queue work; then kvm-clock is saved. Resuming sets kvm-clock back to the
  * saved value, so the guest's clock does not jump by the time spent paused (QEMU's
- * stop/cont behaviour), and releases everything. */
+ * stop/cont behaviour), and releases everything. The devices' rate limiters count no
+ * paused time either (rate_limiter_clock_stop/start): their buckets do not fill while
+ * the VM is paused, so a pause cannot be used to save up a burst.
+ *
+ * What a guest sees of a pause: kvm-clock (Linux's clocksource "kvm-clock", argon-guest's
+ * clock) stands still while paused and goes on from where it stopped; with
+ * KVM_KVMCLOCK_CTRL a Linux guest is told it was stopped, so its soft-lockup watchdog
+ * stays quiet. The TSC is not held: it keeps counting while paused, so a Linux guest
+ * whose clocksource is "tsc" (Linux prefers it to kvm-clock when CPUID says the TSC is
+ * invariant) sees its monotonic clock jump by the pause, as under QEMU's stop/cont.
+ * Either way CLOCK_REALTIME falls behind the host by the paused time until NTP (or
+ * anything that sets the time) corrects it. */
 #ifndef ARGON_VMM_PAUSE_H
 #define ARGON_VMM_PAUSE_H
 

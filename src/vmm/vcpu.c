@@ -15,6 +15,7 @@
 #include "common/exit_status.h"
 #include "common/log.h"
 #include "vmm/exits.h"
+#include "vmm/pvm_mode.h"
 #include "vmm/vm.h"
 
 /* The signal that kicks a vCPU thread out of KVM_RUN (with immediate_exit set). */
@@ -159,6 +160,7 @@ static void *vcpu_thread(void *arg)
 	__atomic_store_n(&vcpu->tid, (int)syscall(SYS_gettid), __ATOMIC_RELAXED);
 	if (vcpu->index == 0)
 		timings_mark(&vm->timings.first_run);
+	bool mode_checked = vcpu->index != 0; /* vCPU 0 tells whether the guest is PVM-aware */
 	while (!vm_stop_requested(vm)) {
 		pause_point(vcpu); /* parks here, between exits, while the VM is paused */
 		if (vm_stop_requested(vm))
@@ -174,6 +176,10 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		vm_drain_coalesced(vm);
+		if (!mode_checked) {
+			pvm_mode_check(vcpu);
+			mode_checked = true;
+		}
 		int status = exits_handle(vcpu);
 		if (status > 0)
 			vm_request_stop(vm, status);

@@ -32,11 +32,22 @@ static const struct {
 	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
 };
 
+/* Errors that say the host ran out of something (memory, file descriptors), which
+ * the exit statuses tell apart from KVM missing or refusing (71, not 69). */
+static bool host_short_of(int err)
+{
+	return err == ENOMEM || err == EMFILE || err == ENFILE || err == EAGAIN;
+}
+
 static int open_kvm(struct vm *vm)
 {
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		int err = errno;
+		if (host_short_of(err)) { /* not KVM's fault: the host's limits (71) */
+			log_error("/dev/kvm: %s", strerror(err));
+			return -EXIT_HOST_RESOURCE;
+		}
 		log_error("/dev/kvm: %s (%s)", strerror(err),
 			  err == ENOENT ? "KVM is not available on this host: load kvm and a vendor "
 					  "module (kvm_intel, kvm_amd or kvm_pvm)"
@@ -75,8 +86,9 @@ static int create_vm_fd(struct vm *vm)
 {
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
-		log_error("KVM_CREATE_VM: %s", strerror(errno));
-		return -EXIT_NO_KVM;
+		int err = errno;
+		log_error("KVM_CREATE_VM: %s", strerror(err));
+		return host_short_of(err) ? -EXIT_HOST_RESOURCE : -EXIT_NO_KVM;
 	}
 	/* Intel needs a TSS and an identity-map page below 4 GiB for real mode; both sit
 	 * in the MMIO hole, away from RAM. Other backends ignore or refuse them. */
@@ -171,7 +183,7 @@ static int create_vcpus(struct vm *vm)
 		int err = vcpu_create(vm, &vm->vcpus[i], i);
 		if (err) {
 			log_error("vCPU %d: %s", i, strerror(-err));
-			return err == -ENOMEM ? -EXIT_HOST_RESOURCE : -EXIT_NO_KVM;
+			return host_short_of(-err) ? -EXIT_HOST_RESOURCE : -EXIT_NO_KVM;
 		}
 	}
 	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO) > 0)
@@ -279,7 +291,8 @@ void vm_request_stop(struct vm *vm, int status)
 		vm->stop_status = status;
 		timings_mark(&vm->timings.exit);
 		uint64_t one = 1;
-		if (write(vm->stop_fd, &one, sizeof(one)) < 0)
+		/* No eventfd yet: vm_create failed before it, and nobody waits on it. */
+		if (vm->stop_fd >= 0 && write(vm->stop_fd, &one, sizeof(one)) < 0)
 			log_warn("stop eventfd: %s", strerror(errno));
 	}
 	pthread_mutex_unlock(&vm->stop_lock);

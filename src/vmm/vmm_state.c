@@ -12,6 +12,7 @@
 
 #include "common/exit_status.h"
 #include "common/log.h"
+#include "common/terminal.h"
 #include "devices/i8042.h"
 #include "devices/legacy.h"
 #include "devices/serial.h"
@@ -58,16 +59,41 @@ int vmm_apply_metrics(struct vmm *v, const struct metrics_config *m, char *err, 
 
 /* ---- building the VM (main thread) ---- */
 
+/* The guest's serial console reads stdin. A terminal this process owns goes raw, as
+ * Firecracker's does: every key, Ctrl-C included, is the guest's (main restores it).
+ * One it does not own (argon-vmm started as a background job) is not read: reading it
+ * would stop the whole VMM (SIGTTIN). Returns the fd to read, or -1. */
+static int console_input(void)
+{
+	if (!isatty(STDIN_FILENO))
+		return STDIN_FILENO;
+	if (!terminal_is_ours(STDIN_FILENO)) {
+		log_info("stdin is the terminal of another process group (a background job): "
+			 "the guest's console takes no input");
+		return -1;
+	}
+	int rc = terminal_raw_begin(STDIN_FILENO);
+	if (rc < 0)
+		log_warn("stdin: cannot put the terminal in raw mode: %s", strerror(-rc));
+	return STDIN_FILENO;
+}
+
 static int create_platform(struct vmm *v)
 {
 	struct vm *vm = &v->vm;
-	if (serial_create(vm, STDIN_FILENO, STDOUT_FILENO, &v->console) ||
-	    i8042_create(vm, &v->keyboard) ||
-	    acpi_pm_create(vm) || argon_exit_create(vm)) {
-		log_error("platform devices: cannot register");
-		return EXIT_INTERNAL;
-	}
-	return 0;
+	int err = serial_create(vm, console_input(), STDOUT_FILENO, &v->console);
+	if (!err)
+		err = i8042_create(vm, &v->keyboard);
+	if (!err)
+		err = acpi_pm_create(vm);
+	if (!err)
+		err = argon_exit_create(vm);
+	if (!err)
+		return 0;
+	log_error("platform devices: cannot register: %s", strerror(-err));
+	/* Out of file descriptors or memory is the host's limit, anything else a bug. */
+	return err == -ENOMEM || err == -EMFILE || err == -ENFILE ? EXIT_HOST_RESOURCE
+								  : EXIT_INTERNAL;
 }
 
 /* One device: created by its kind, then recorded with its id. A device the kind
@@ -84,6 +110,19 @@ static int create_device(struct vmm *v, const struct device_kind *kind, const vo
 	return err;
 }
 
+/* A named file that cannot be opened as the device needs it (missing, no permission,
+ * a directory, locked by another VMM) is 66; a bad value 64; the rest is the host's
+ * resources (71). */
+static int status_for_device_error(int err)
+{
+	static const int no_file[] = { ENOENT, EACCES, EPERM, EISDIR, ENOTDIR, ELOOP,
+				       ENAMETOOLONG, EROFS, ETXTBSY, EBUSY, EAGAIN, EWOULDBLOCK };
+	for (size_t i = 0; i < sizeof(no_file) / sizeof(no_file[0]); i++)
+		if (err == -no_file[i])
+			return EXIT_NO_FILE;
+	return err == -EINVAL ? EXIT_USAGE : EXIT_HOST_RESOURCE;
+}
+
 /* Device backends open their files, taps and sockets here, before anything runs: kind
  * by kind in the order of device_kinds, each kind's devices in the order given. */
 static int create_devices(struct vmm *v)
@@ -98,10 +137,7 @@ static int create_devices(struct vmm *v)
 	if (!err)
 		return 0;
 	/* The device logged what was wrong; map the cause to a status. */
-	return err == -ENOENT || err == -EACCES || err == -EBUSY || err == -EAGAIN ||
-			       err == -EWOULDBLOCK
-		       ? EXIT_NO_FILE
-		       : err == -EINVAL ? EXIT_USAGE : EXIT_HOST_RESOURCE;
+	return status_for_device_error(err);
 }
 
 static void *event_loop_thread(void *arg)
@@ -283,6 +319,9 @@ static int handle_start_request(struct vmm *v)
 		}
 		v->start_status = status;
 		v->start_done = true;
+		/* In the same hold of the lock as the failure: no request that follows can
+		 * act on the configuration of a VM that will never run (routes.c). */
+		v->exiting = status != 0;
 		pthread_cond_broadcast(&v->cond);
 	}
 	pthread_mutex_unlock(&v->lock);
@@ -359,6 +398,18 @@ int vmm_run(struct vmm *v, int sigfd, bool boot_now)
 }
 
 /* ---- actions from the API thread (vmm->lock held) ---- */
+
+bool vmm_ending(const struct vmm *v, char *why, size_t len)
+{
+	if (!v->exiting)
+		return false;
+	if (v->start_done && v->start_status)
+		snprintf(why, len, "argon-vmm is ending with status %d: InstanceStart failed: %s",
+			 v->start_status, v->start_error[0] ? v->start_error : "internal error");
+	else
+		snprintf(why, len, "argon-vmm is ending: the VM has stopped");
+	return true;
+}
 
 int vmm_request_start(struct vmm *v, char *err, size_t errlen)
 {

@@ -77,8 +77,12 @@ void vmm_stop_vm(struct vmm *v);
 
 /* API thread, lock held: asks the main thread to build and start the VM and waits.
  * Returns 0, or an exit status with the reason in err; the process then ends with
- * that status once the answer is sent (a half-built VM cannot be reused). */
+ * that status once the answer is sent (a half-built VM cannot be reused), and every
+ * request after it is refused (vmm_ending). */
 int vmm_request_start(struct vmm *v, char *err, size_t errlen);
+/* Lock held. True once the process is ending (the VM stopped, or InstanceStart
+ * failed), with why in why: every request is refused from then on. */
+bool vmm_ending(const struct vmm *v, char *why, size_t len);
 /* Lock held. Pausing a paused VM and resuming a running one succeed and do nothing.
  * Return 0, or -1 with a message in err. */
 int vmm_pause(struct vmm *v, char *err, size_t errlen);

@@ -49,7 +49,8 @@ PRE_BOOT = {
     "binary_bytes": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
     "http2_preface": "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     "http_version_2": "GET / HTTP/2.0\r\n\r\n",
-    "absolute_target": "GET http://localhost/ HTTP/1.1\r\n\r\n",
+    "absolute_target_not_http": "GET ftp://localhost/ HTTP/1.1\r\n\r\n",
+    "asterisk_target": "OPTIONS * HTTP/1.1\r\n\r\n",
     "folded_header": "GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n",
     "header_without_colon": "GET / HTTP/1.1\r\nHost\r\n\r\n",
     # lengths

@@ -67,9 +67,10 @@ def test_missing_initrd(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--memory", "0"], "--memory '0': expected a whole number from 16 to"),
-    (["--memory", "-5"], "--memory '-5': expected a whole number from 16 to"),
-    (["--memory", "lots"], "--memory 'lots': expected a whole number"),
+    (["--memory", "0"], "--memory '0': expected a size from 16 MiB up to the host's memory"),
+    (["--memory", "-5"], "--memory '-5': expected a size from 16 MiB"),
+    (["--memory", "lots"], "--memory 'lots': expected a size from 16 MiB"),
+    (["--memory", "1G5"], "--memory '1G5': expected a size from 16 MiB"),
     (["--vcpus", "0"], "--vcpus '0': expected a whole number from 1 to 32"),
     (["--vcpus", "33"], "--vcpus '33': expected a whole number from 1 to 32"),
     (["--log-level", "loud"], "--log-level 'loud': expected error, warn, info or debug"),
@@ -84,7 +85,17 @@ def test_bad_values(args, message):
 def test_more_memory_than_the_host_has():
     r = run_vmm(["--kernel", GUEST, "--memory", str(1 << 29)])
     assert r.returncode == EXIT_USAGE, r.stderr
-    assert "mem_size_mib 536870912: expected 16.." in error_line(r)
+    assert "--memory '536870912': 536870912 MiB is more than this host's" in error_line(r)
+
+
+def test_more_memory_in_a_config_file_than_the_host_has(tmp_path):
+    cfg = tmp_path / "vm.json"
+    cfg.write_text('{"boot-source": {"kernel_image_path": "%s"}, "machine-config": '
+                   '{"vcpu_count": 1, "mem_size_mib": %d}}' % (GUEST, 1 << 29))
+    r = run_vmm(["--config", str(cfg)])
+    assert r.returncode == EXIT_USAGE, r.stderr
+    assert f"{cfg}: machine-config.mem_size_mib: 536870912 MiB is more than this host's" \
+        in error_line(r)
 
 
 def test_bad_config_file(tmp_path):

@@ -100,3 +100,6 @@ def test_stock_debian_kernel_accepts_argons_boot_parameters(debian_kernel, tmp_p
         page_end = ((end + 1 + 4095) & ~4095) - 1  # the kernel reserves whole pages
         assert f"RAMDISK: [mem 0x{start:08x}-0x{page_end:08x}]" in text, text[:3000]
         assert re.search(r"compression (lz4|gzip|xz|zstd|lzma|bzip2|lzo)", log), log
+        # The stock kernel is not PVM-aware: on a PVM host argon-vmm says so, once.
+        warning = "this kernel will run under KVM's instruction emulator"
+        assert log.count(warning) == (1 if os.path.exists("/sys/module/kvm_pvm") else 0), log

@@ -64,6 +64,36 @@ static void options_of_the_connection(void **state)
 	assert_string_equal(req.method_name, "BREW");
 }
 
+/* RFC 9112, 3.2.2: the absolute form is accepted and its authority ignored. */
+static void absolute_form_targets_parse(void **state)
+{
+	struct http_request req;
+	char err[256];
+	assert_int_equal(parse("PUT http://localhost/actions HTTP/1.1\r\n\r\n", &req, err), 0);
+	assert_string_equal(req.path, "/actions");
+	assert_int_equal(parse("GET HTTP://localhost:80/vm/config?x=1 HTTP/1.1\r\n\r\n", &req,
+			       err), 0);
+	assert_string_equal(req.path, "/vm/config");
+	assert_int_equal(parse("GET http://localhost HTTP/1.1\r\n\r\n", &req, err), 0);
+	assert_string_equal(req.path, "/");
+	assert_int_equal(parse("GET https://u@h?q HTTP/1.1\r\n\r\n", &req, err), 0);
+	assert_string_equal(req.path, "/");
+}
+
+/* RFC 9112, 2.2: empty lines before the request line are skipped and counted in the
+ * head, so the caller consumes them with the request. */
+static void leading_empty_lines_are_skipped(void **state)
+{
+	struct http_request req;
+	char err[256];
+	const char *text = "\r\n\r\nGET /machine-config HTTP/1.1\r\n\r\n";
+	assert_int_equal(parse(text, &req, err), 0);
+	assert_string_equal(req.path, "/machine-config");
+	assert_int_equal(req.head_len, strlen(text));
+	assert_int_equal(parse("\r\n", &req, err), HTTP_INCOMPLETE);
+	assert_int_equal(parse("\r\n\r", &req, err), HTTP_INCOMPLETE);
+}
+
 static void expect_refused(const char *text, int status, const char *message)
 {
 	struct http_request req;
@@ -83,8 +113,15 @@ static void hostile_heads_are_refused(void **state)
 	expect_refused("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400,
 		       "control byte 0x16 in the request head");
 	expect_refused("G(T / HTTP/1.1\r\n", 400, "malformed request line: the method is not a token");
-	expect_refused("GET http://localhost/ HTTP/1.1\r\n", 400,
-		       "request target must be a path starting with '/'");
+	expect_refused("GET localhost/ HTTP/1.1\r\n", 400,
+		       "request target must be a path starting with '/' (or http://host/path)");
+	expect_refused("OPTIONS * HTTP/1.1\r\n", 400,
+		       "request target must be a path starting with '/' (or http://host/path)");
+	expect_refused("GET ftp://localhost/ HTTP/1.1\r\n", 400,
+		       "request target: scheme 'ftp' is not served here (use a path, or "
+		       "http://host/path)");
+	expect_refused("\r\n\nGET / HTTP/1.1\r\n\r\n", 400,
+		       "a line ends with a bare LF; HTTP lines end with CRLF");
 	expect_refused("GET /\xc3\xa9 HTTP/1.1\r\n", 400,
 		       "request target has a byte that is not printable ASCII");
 	expect_refused("GET / HTTP/2.0\r\n", 505, "HTTP/2.0 is not supported (use HTTP/1.1)");
@@ -162,6 +199,8 @@ int main(void)
 		cmocka_unit_test(curl_put_parses),
 		cmocka_unit_test(partial_heads_need_more),
 		cmocka_unit_test(options_of_the_connection),
+		cmocka_unit_test(absolute_form_targets_parse),
+		cmocka_unit_test(leading_empty_lines_are_skipped),
 		cmocka_unit_test(hostile_heads_are_refused),
 		cmocka_unit_test(limits_hold),
 		cmocka_unit_test(responses_are_well_formed),

@@ -717,7 +717,10 @@ static void test_load_kernel_file(void **state)
 	assert_int_equal(load_kernel(&f->mem, path, &f->img, f->err, sizeof(f->err)), -ENOENT);
 	assert_non_null(strstr(f->err, path));
 	assert_non_null(strstr(f->err, "No such file"));
-	assert_int_equal(load_kernel(&f->mem, "/tmp", &f->img, f->err, sizeof(f->err)), -EINVAL);
+	assert_int_equal(load_kernel(&f->mem, "/tmp", &f->img, f->err, sizeof(f->err)), -EISDIR);
+	assert_non_null(strstr(f->err, "/tmp: kernel image: Is a directory"));
+	assert_int_equal(load_kernel(&f->mem, "/dev/null", &f->img, f->err, sizeof(f->err)),
+			 -EINVAL);
 	assert_non_null(strstr(f->err, "not a regular file"));
 	free(path);
 	free(elf.p);

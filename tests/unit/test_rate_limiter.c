@@ -201,6 +201,32 @@ static void extreme_values_do_not_overflow(void **state)
 	assert_true(rate_limiter_wait_ns(&rl, 1, 0) > 0);
 }
 
+/* Paused time earns nothing: the bucket holds after resume what it held at the pause
+ * plus what the running time before and after earned. */
+static void paused_time_earns_no_tokens(void **state)
+{
+	struct rate_limiter rl;
+	limiter(&rl, 1000, 0, 1000, 0, 0); /* 1 byte per ms */
+	assert_true(rate_limiter_consume(&rl, 1000, 0));
+	rate_limiter_clock_stop(100 * MS); /* 100 bytes earned so far */
+	rate_limiter_clock_stop(150 * MS); /* stopping twice keeps the first stop */
+	assert_false(rate_limiter_consume(&rl, 101, 1000 * MS));
+	assert_int_equal(rate_limiter_wait_ns(&rl, 101, 1000 * MS), 1 * MS);
+	rate_limiter_clock_start(2100 * MS); /* paused 2 s */
+	rate_limiter_clock_start(2200 * MS); /* starting twice changes nothing */
+	assert_false(rate_limiter_consume(&rl, 101, 2100 * MS));
+	assert_true(rate_limiter_consume(&rl, 100, 2100 * MS));
+	assert_int_equal(rate_limiter_wait_ns(&rl, 50, 2100 * MS), 50 * MS);
+	assert_true(rate_limiter_consume(&rl, 50, 2150 * MS));
+	/* A limiter made while paused starts full and counts from the resume. */
+	struct rate_limiter_config cfg = { .bandwidth = { .size = 1000, .refill_time_ms = 1000 } };
+	rate_limiter_clock_stop(3000 * MS);
+	rate_limiter_init(&rl, &cfg, 4000 * MS);
+	rate_limiter_clock_start(5000 * MS);
+	assert_true(rate_limiter_consume(&rl, 1000, 5000 * MS));
+	assert_int_equal(rate_limiter_wait_ns(&rl, 10, 5000 * MS), 10 * MS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +242,7 @@ int main(void)
 		cmocka_unit_test(wait_time_is_exact),
 		cmocka_unit_test(long_run_rate_holds_with_any_request_size),
 		cmocka_unit_test(extreme_values_do_not_overflow),
+		cmocka_unit_test(paused_time_earns_no_tokens),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
