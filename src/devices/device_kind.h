@@ -1,7 +1,7 @@
 /* A device kind: everything the VMM above the device knows about one type of device,
  * declared once beside the device (virtio_rng_kind.c, ...) and listed in
  * device_kinds.c in a visible order. Configuration, command line, API, metrics and
- * (next) snapshot reach devices only through their kind, and find a device by the
+ * snapshot reach devices only through their kind, and find a device by the
  * user's id: (kind, id) as Firecracker's VirtioDeviceId = (type, String), never "the
  * k-th device of a kind".
  *
@@ -25,6 +25,8 @@ struct virtio_device;
 struct vm;
 struct vm_config;
 struct device;
+struct section_in;
+struct snap_writer;
 
 /* A client's request about one device (PUT before boot, PATCH after), as a kind sees
  * it: what it may look at and how it refuses. Filled by the API (api/). */
@@ -101,9 +103,20 @@ struct device_kind {
 	/* Adds the device's counters to sink (metrics.h). May be NULL. */
 	void (*stats)(const struct device *d, struct metrics_sink *sink);
 
-	/* ---- snapshot (issue 9, next step): NULL until then ---- */
-	json_t *(*save)(const struct device *d);
-	int (*restore)(struct device *d, json_t *state);
+	/* ---- snapshot: the device's section (snapshot/virtio_section.h) holds its
+	 * configuration (to_json), the transport's state, then what these hooks write.
+	 * Each may be NULL: nothing to do, nothing of its own. ---- */
+	/* The VM is paused: finish or give back whatever the device has half done (I/O
+	 * in flight answered into the used ring, chains it holds returned to the avail
+	 * ring with virtq_unpop), so the rings and memory are the whole truth. The VM may
+	 * be resumed afterwards, and runs on as if nothing happened. */
+	void (*quiesce)(struct device *d);
+	/* Appends the device's own fields to the open section. */
+	void (*save)(const struct device *d, struct snap_writer *w);
+	/* Reads them back (a hostile file: each field checked, section_in_fail on the
+	 * first bad one) into the device just built from the section's configuration,
+	 * before its transport state is put back. Returns 0 or -1. */
+	int (*restore)(struct device *d, struct section_in *in);
 };
 
 /* The kinds in the order their devices are created (and so their MMIO slots and

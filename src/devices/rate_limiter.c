@@ -23,6 +23,7 @@
  * loop is parked (pause and resume), or from the thread that changes it. */
 #include "devices/rate_limiter.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -204,4 +205,53 @@ uint64_t rate_limiter_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t 
 bool rate_limiter_is_unlimited(const struct rate_limiter *rl)
 {
 	return !bucket_enabled(&rl->bandwidth) && !bucket_enabled(&rl->ops);
+}
+
+/* ---- snapshots ---- */
+
+static void bucket_get_state(const struct token_bucket *b, uint64_t now,
+			     struct token_bucket_state *s)
+{
+	s->tokens = b->tokens;
+	s->burst_left = b->burst_left;
+	s->since_refill_ns = (int64_t)(now - b->last_refill_ns);
+}
+
+void rate_limiter_get_state(const struct rate_limiter *rl, uint64_t now_ns,
+			    struct rate_limiter_state *s)
+{
+	uint64_t now = running_ns(now_ns);
+	bucket_get_state(&rl->bandwidth, now, &s->bandwidth);
+	bucket_get_state(&rl->ops, now, &s->ops);
+}
+
+static bool bucket_state_fits(const struct token_bucket *b, const struct token_bucket_state *s)
+{
+	return s->tokens <= b->cfg.size && s->burst_left <= b->cfg.one_time_burst &&
+	       s->since_refill_ns >= -(int64_t)RATE_LIMITER_MAX_DEBT_NS;
+}
+
+/* A refill long ago only means a full bucket: the age is capped at now. */
+static void bucket_set_state(struct token_bucket *b, const struct token_bucket_state *s,
+			     uint64_t now)
+{
+	b->tokens = s->tokens;
+	b->burst_left = s->burst_left;
+	if (s->since_refill_ns < 0)
+		b->last_refill_ns = now + (uint64_t)(-s->since_refill_ns);
+	else
+		b->last_refill_ns = (uint64_t)s->since_refill_ns < now
+					    ? now - (uint64_t)s->since_refill_ns : 0;
+}
+
+int rate_limiter_set_state(struct rate_limiter *rl, const struct rate_limiter_state *s,
+			   uint64_t now_ns)
+{
+	if (!bucket_state_fits(&rl->bandwidth, &s->bandwidth) ||
+	    !bucket_state_fits(&rl->ops, &s->ops))
+		return -EINVAL;
+	uint64_t now = running_ns(now_ns);
+	bucket_set_state(&rl->bandwidth, &s->bandwidth, now);
+	bucket_set_state(&rl->ops, &s->ops, now);
+	return 0;
 }

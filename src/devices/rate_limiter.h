@@ -43,6 +43,25 @@ uint64_t rate_limiter_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t 
 /* True when neither bucket limits anything. */
 bool rate_limiter_is_unlimited(const struct rate_limiter *rl);
 
+/* A limiter's state for a snapshot (its configuration travels apart): per bucket
+ * (bandwidth, ops) the tokens and burst left, and the time since its last refill
+ * (negative: a debt, see rate_limiter.c), on the limiter clock. */
+struct token_bucket_state {
+	uint64_t tokens, burst_left;
+	int64_t since_refill_ns;
+};
+struct rate_limiter_state {
+	struct token_bucket_state bandwidth, ops;
+};
+#define RATE_LIMITER_MAX_DEBT_NS (3600ULL * 1000000000ULL) /* what a restore accepts */
+void rate_limiter_get_state(const struct rate_limiter *rl, uint64_t now_ns,
+			    struct rate_limiter_state *s);
+/* Puts s into rl, whose configuration is already set. Returns 0, or -EINVAL (rl
+ * untouched) when s does not fit it: more tokens than the size, more burst than the
+ * one-time burst, a debt over RATE_LIMITER_MAX_DEBT_NS. */
+int rate_limiter_set_state(struct rate_limiter *rl, const struct rate_limiter_state *s,
+			   uint64_t now_ns);
+
 /* While the VM is paused no bucket earns tokens: pause.c stops the limiters' clock
  * when the VM is paused and starts it again on resume, with CLOCK_MONOTONIC now_ns
  * (tests pass their own clock). Stopping a stopped clock, or starting a running one,

@@ -35,8 +35,8 @@ enum mmio_reg {
 	REG_CONFIG_GENERATION = 0x0fc, REG_CONFIG = 0x100,
 };
 
-#define INTERRUPT_USED_BUFFER 1
-#define INTERRUPT_CONFIG_CHANGE 2
+#define INTERRUPT_USED_BUFFER VIRTIO_INTERRUPT_USED_BUFFER
+#define INTERRUPT_CONFIG_CHANGE VIRTIO_INTERRUPT_CONFIG_CHANGE
 
 /* GSIs for virtio-mmio devices: IOAPIC pins not used by ISA devices argon has. */
 static const uint32_t virtio_gsis[] = { 5, 6, 7, 9, 10, 11, 12, 13, 14, 15,
@@ -450,4 +450,92 @@ void virtio_set_needs_reset(struct virtio_device *dev, const char *why)
 		virtio_warn(dev, VIRTIO_LOG_NEEDS_RESET, "%s: device needs reset", why);
 	dev->status |= VIRTIO_STATUS_NEEDS_RESET;
 	raise_interrupt(dev, INTERRUPT_CONFIG_CHANGE); /* 2.1.2 */
+}
+
+/* ---- snapshots ---- */
+
+static void get_queue_state(const struct virtq *vq, struct virtq_state *q)
+{
+	*q = (struct virtq_state){
+		.size = vq->size, .ready = vq->ready, .event_idx = vq->event_idx,
+		.indirect = vq->indirect, .desc_gpa = vq->desc_gpa, .avail_gpa = vq->avail_gpa,
+		.used_gpa = vq->used_gpa, .last_avail_idx = vq->last_avail_idx,
+		.used_idx = vq->used_idx, .signalled_used = vq->signalled_used,
+		.signalled_valid = vq->signalled_valid,
+	};
+}
+
+void virtio_mmio_get_state(struct virtio_device *dev, struct virtio_transport_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&dev->lock);
+	s->device_id = dev->ops->device_id;
+	s->num_queues = dev->ops->num_queues;
+	s->mmio_base = dev->mmio_base;
+	s->gsi = dev->gsi;
+	s->status = dev->status;
+	s->device_features_sel = dev->device_features_sel;
+	s->driver_features_sel = dev->driver_features_sel;
+	s->queue_sel = dev->queue_sel;
+	s->device_features = dev->device_features;
+	s->driver_features = dev->driver_features;
+	/* The bits the driver has not acknowledged; "raised since read" is a detail of
+	 * one process's coalesced ACKs and starts afresh. */
+	s->interrupt_status = (uint32_t)__atomic_load_n(&dev->interrupt_status, __ATOMIC_ACQUIRE);
+	s->config_generation = dev->config_generation;
+	for (uint32_t q = 0; q < dev->ops->num_queues; q++)
+		get_queue_state(&dev->queues[q], &s->queues[q]);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/* 2.7: the queue as the driver left it, mapped again over the restored memory; its
+ * indices go on from where they were (virtq_activate starts them at 0). */
+static int set_queue_state(struct virtio_device *dev, struct virtq *vq, const struct virtq_state *q)
+{
+	virtq_reset(vq);
+	vq->size = q->size;
+	vq->desc_gpa = q->desc_gpa;
+	vq->avail_gpa = q->avail_gpa;
+	vq->used_gpa = q->used_gpa;
+	if (!q->ready)
+		return 0;
+	if (virtq_activate(vq, &dev->vm->mem, q->event_idx, q->indirect))
+		return -EINVAL;
+	vq->last_avail_idx = q->last_avail_idx;
+	vq->used_idx = q->used_idx;
+	vq->signalled_used = q->signalled_used;
+	vq->signalled_valid = q->signalled_valid;
+	return 0;
+}
+
+int virtio_mmio_set_state(struct virtio_device *dev, const struct virtio_transport_state *s)
+{
+	int err = 0;
+	pthread_mutex_lock(&dev->lock);
+	dev->status = s->status;
+	dev->device_features_sel = s->device_features_sel;
+	dev->driver_features_sel = s->driver_features_sel;
+	dev->queue_sel = s->queue_sel;
+	dev->driver_features = s->driver_features;
+	dev->config_generation = s->config_generation;
+	__atomic_store_n(&dev->interrupt_status, s->interrupt_status, __ATOMIC_RELEASE);
+	for (uint32_t q = 0; !err && q < dev->ops->num_queues; q++)
+		err = set_queue_state(dev, &dev->queues[q], &s->queues[q]);
+	pthread_mutex_unlock(&dev->lock);
+	return err;
+}
+
+int virtio_mmio_resume(struct virtio_device *dev)
+{
+	int err = 0;
+	pthread_mutex_lock(&dev->lock);
+	if (virtio_device_running(dev) && dev->ops->activate)
+		err = dev->ops->activate(dev);
+	if (!err && virtio_device_running(dev))
+		kick_all_queues(dev);
+	uint32_t pending = (uint32_t)__atomic_load_n(&dev->interrupt_status, __ATOMIC_ACQUIRE);
+	if (!err && pending)
+		raise_interrupt(dev, pending); /* 4.2.3.4: the driver has not seen it yet */
+	pthread_mutex_unlock(&dev->lock);
+	return err;
 }

@@ -127,6 +127,44 @@ static inline bool virtio_has_feature(const struct virtio_device *dev, unsigned 
 	return (dev->driver_features >> bit) & 1;
 }
 
+/* ---- snapshots (issue 9): the transport's state, as snapshot/virtio_section.c
+ * writes and reads it ---- */
+struct virtq_state {
+	uint16_t size;
+	bool ready, event_idx, indirect;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t last_avail_idx, used_idx, signalled_used;
+	bool signalled_valid;
+};
+
+struct virtio_transport_state {
+	uint32_t device_id, num_queues; /* what the device was: checked, not set */
+	uint64_t mmio_base;
+	uint32_t gsi;
+	uint32_t status;
+	uint32_t device_features_sel, driver_features_sel, queue_sel;
+	uint64_t device_features, driver_features;
+	uint32_t interrupt_status; /* InterruptStatus (4.2.2): USED_BUFFER, CONFIG_CHANGE */
+	uint32_t config_generation;
+	struct virtq_state queues[VIRTIO_MAX_QUEUES];
+};
+
+#define VIRTIO_INTERRUPT_USED_BUFFER 1
+#define VIRTIO_INTERRUPT_CONFIG_CHANGE 2
+
+/* The transport's state; dev->lock taken. The device must be quiet (VM paused). */
+void virtio_mmio_get_state(struct virtio_device *dev, struct virtio_transport_state *s);
+/* Puts a state that snapshot/virtio_section.c checked against dev back into a device
+ * just created, without the driver renegotiating: registers, features, status, and
+ * every ready queue activated against guest memory with its indices. Returns 0, or
+ * -EINVAL when a queue's rings do not map (nothing is started then). */
+int virtio_mmio_set_state(struct virtio_device *dev, const struct virtio_transport_state *s);
+/* After the device's own state is back: a running device's backend is activated
+ * (ops->activate, as on DRIVER_OK), its queues kicked so work the driver queued is
+ * seen, and an interrupt the driver had not acknowledged raised again. Returns 0 or
+ * the activation's -errno. */
+int virtio_mmio_resume(struct virtio_device *dev);
+
 /* Creates a virtio-mmio device at the next free slot (LAYOUT_VIRTIO_MMIO_BASE + n *
  * LAYOUT_VIRTIO_MMIO_SIZE) with the next free GSI, and registers it with the VM (MMIO
  * bus, ioeventfds, irqfd, and the firmware/command-line description). Returns 0 with
