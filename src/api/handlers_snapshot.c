@@ -51,7 +51,6 @@ static int check_create_body(struct vmm *v, struct api_response *r, json_t *body
 	static const char *const fields[] = { "snapshot_type", "snapshot_path", "mem_file_path",
 					      "version", NULL };
 	const char *type = NULL;
-	char err[API_MSG_MAX];
 	if (known_fields(r, body, "snapshot", fields,
 			 "snapshot_type, snapshot_path, mem_file_path") ||
 	    take_path(r, body, "snapshot", "snapshot_type", false, &type) ||
@@ -64,8 +63,6 @@ static int check_create_body(struct vmm *v, struct api_response *r, json_t *body
 	if (v->state != VMM_PAUSED)
 		return api_fault(r, 400, "Create snapshot error: the microVM is not paused: "
 				 "PATCH /vm {\"state\": \"Paused\"} first");
-	if (snapshot_check_supported(v, err, sizeof(err)))
-		return api_fault(r, 400, "Create snapshot error: %s", err);
 	if (api_check_path(r, "snapshot.snapshot_path", *state_path, API_PATH_OUTPUT, false) ||
 	    api_check_path(r, "snapshot.mem_file_path", *mem_path, API_PATH_OUTPUT, false))
 		return -1;

@@ -16,7 +16,7 @@ int machine_section_write(struct snap_writer *w, const struct snapshot_machine *
 		return err;
 	snap_put_u32(w, m->vcpus);
 	snap_put_u64(w, m->mem_size);
-	snap_put_u32(w, 0); /* virtio devices: none in version 1 */
+	snap_put_u32(w, m->virtio_devices); /* each has its own section */
 	return snap_section_end(w);
 }
 
@@ -30,7 +30,7 @@ int machine_section_read(const struct snap_reader *r, const char *file, int max_
 		return rc;
 	m->vcpus = snap_get_u32(&in.c);
 	m->mem_size = snap_get_u64(&in.c);
-	uint32_t nvirtio = snap_get_u32(&in.c);
+	m->virtio_devices = snap_get_u32(&in.c);
 	if (!in.c.failed && (m->vcpus < 1 || m->vcpus > (uint32_t)max_vcpus))
 		section_in_fail(&in, "vcpu_count", "%u: expected 1..%d", m->vcpus, max_vcpus);
 	if (!in.c.failed && (m->mem_size % 4096 || m->mem_size < MIN_MEM_SIZE ||
@@ -38,8 +38,9 @@ int machine_section_read(const struct snap_reader *r, const char *file, int max_
 		section_in_fail(&in, "mem_size", "%llu bytes: expected a multiple of 4096 from %llu "
 				"to %llu", (unsigned long long)m->mem_size, MIN_MEM_SIZE,
 				(unsigned long long)max_mem);
-	if (!in.c.failed && nvirtio)
-		section_in_fail(&in, "virtio_devices", "%u: this argon restores none yet", nvirtio);
+	if (!in.c.failed && m->virtio_devices > SNAPSHOT_MAX_VIRTIO)
+		section_in_fail(&in, "virtio_devices", "%u: at most %u", m->virtio_devices,
+				SNAPSHOT_MAX_VIRTIO);
 	return section_in_close(&in);
 }
 

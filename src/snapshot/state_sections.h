@@ -29,7 +29,8 @@
  *            count_latched status_latched status read_state write_state write_latch
  *            rw_mode mode bcd gate, u64 count_load_time; u32 flags
  *   clock    u64 clock_ns, u32 flags, u64 realtime_ns, u64 host_tsc, u32 tsc_khz
- *   vm       u32 vcpu_count, u64 mem_size (bytes), u32 virtio devices (0 in version 1)
+ *   vm       u32 vcpu_count, u64 mem_size (bytes), u32 virtio devices (each in its own
+ *            section: virtio_section.h)
  *   serial   u8 ier fcr lcr mcr scr dll dlm thr_interrupt irq_level, blob rx (<= 64)
  *   i8042    u8 ctr outp ctl_pending kbd_pending last_out kbd_last last_write_cmd
  *            xlate_break irq_level, blob reply (<= 4), blob keys (<= 16) */
@@ -69,9 +70,11 @@ int vm_sections_read(const struct snap_reader *r, const char *file, struct vm_st
 #define SERIAL_SECTION "serial"
 #define I8042_SECTION "i8042"
 #define DEVICE_SECTION_VERSION 1
+#define SNAPSHOT_MAX_VIRTIO 16 /* VM_MAX_VIRTIO_DEVICES */
 struct snapshot_machine {
 	uint32_t vcpus;
 	uint64_t mem_size; /* bytes */
+	uint32_t virtio_devices;
 };
 int machine_section_write(struct snap_writer *w, const struct snapshot_machine *m);
 /* Checks vcpus (1..max_vcpus) and mem_size (a multiple of 4 KiB, at least 16 MiB,

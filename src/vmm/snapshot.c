@@ -14,26 +14,11 @@
 #include "common/exit_status.h"
 #include "common/log.h"
 #include "devices/device_kind.h"
+#include "snapshot/virtio_section.h"
 #include "vmm/vcpu.h"
 #include "vmm/vcpu_state.h"
 #include "vmm/vm_state.h"
 #include "vmm/vmm_state.h"
-
-int snapshot_check_supported(struct vmm *v, char *err, size_t errlen)
-{
-	if (v->vm.nvirtio == 0)
-		return 0;
-	char kinds[256] = "";
-	for (int i = 0; i < v->devices.n; i++) {
-		const char *name = v->devices.items[i].kind->plural;
-		if (!strstr(kinds, name))
-			snprintf(kinds + strlen(kinds), sizeof(kinds) - strlen(kinds), "%s%s",
-				 kinds[0] ? ", " : "", name);
-	}
-	snprintf(err, errlen, "snapshots of VMs with %s are not supported yet",
-		 kinds[0] ? kinds : "virtio devices");
-	return -ENOTSUP;
-}
 
 /* ---- create ---- */
 
@@ -52,16 +37,45 @@ static int write_vcpus(struct vm *vm, struct snap_writer *w)
 	return err;
 }
 
+/* Every device finishes what it has half done (block I/O in flight answered, held
+ * chains given back): its rings and the guest's memory are then the whole truth. */
+static void quiesce_devices(struct vmm *v)
+{
+	for (int i = 0; i < v->devices.n; i++) {
+		struct device *d = &v->devices.items[i];
+		if (d->kind->quiesce)
+			d->kind->quiesce(d);
+	}
+}
+
+/* One section per device, in the order they were created (their MMIO slots). */
+static int write_devices(struct vmm *v, struct snap_writer *w)
+{
+	int err = 0;
+	for (int i = 0; !err && i < v->devices.n; i++) {
+		struct device *d = &v->devices.items[i];
+		const void *conf = config_device(&v->cfg, d->kind, d->kind->id_field ? d->id : NULL);
+		err = conf ? device_section_write(w, d, conf) : -ENOENT;
+		if (err)
+			log_error("%s %s: cannot write its state: %s", d->kind->noun ? d->kind->noun
+				  : d->kind->section, d->id, strerror(-err));
+	}
+	return err;
+}
+
 /* Every section of the state file, in the order a load reads them. */
 static int write_state(struct vmm *v, struct snap_writer *w)
 {
 	struct vm *vm = &v->vm;
-	struct snapshot_machine m = { .vcpus = (uint32_t)vm->nvcpus, .mem_size = vm->mem.ram_size };
+	struct snapshot_machine m = { .vcpus = (uint32_t)vm->nvcpus, .mem_size = vm->mem.ram_size,
+				      .virtio_devices = (uint32_t)v->devices.n };
 	struct vm_state vs;
 	/* Writes the guest made to coalesced ports (the UART's THR, the i8042's command
-	 * port) are done as far as it knows: they reach the devices before their state
-	 * is taken. */
+	 * port, virtio's InterruptACK) are done as far as it knows: they reach the
+	 * devices before their state is taken. The devices settle before the interrupt
+	 * controllers are read: finishing I/O raises interrupts. */
 	vm_drain_coalesced(vm);
+	quiesce_devices(v);
 	int err = machine_section_write(w, &m);
 	if (!err && !(err = vm_state_save(vm, &vs)))
 		err = vm_sections_write(w, &vs);
@@ -77,7 +91,7 @@ static int write_state(struct vmm *v, struct snap_writer *w)
 		i8042_get_state(v->keyboard, &ks);
 		err = i8042_section_write(w, &ks);
 	}
-	return err;
+	return err ? err : write_devices(v, w);
 }
 
 /* The memory file must not be the one a restored VM's memory is mapped from (it
@@ -196,6 +210,7 @@ static int status_for_open_error(int err)
  * not restored without it. */
 static int check_sections(struct snapshot_load *ld, const struct snapshot_machine *m)
 {
+	uint32_t ndevices = 0;
 	static const char *const known[] = { MACHINE_SECTION, CLOCK_SECTION, IRQCHIP_SECTION,
 					     PIT_SECTION, SERIAL_SECTION, I8042_SECTION };
 	for (uint32_t i = 0; i < snap_section_count(ld->r); i++) {
@@ -208,14 +223,20 @@ static int check_sections(struct snapshot_load *ld, const struct snapshot_machin
 		unsigned long n = strtoul(id, &end, 10);
 		ok = ok || (strcmp(kind, VCPU_SECTION) == 0 && id[0] >= '0' && id[0] <= '9' &&
 			    *end == '\0' && n < m->vcpus && (n == 0 || id[0] != '0'));
-		if (!ok) {
+		bool device = !ok && device_kind_by_section(kind) && ndevices < m->virtio_devices;
+		ndevices += device;
+		if (!ok && !device) {
 			snprintf(ld->err, sizeof(ld->err), "snapshot %s: section %s/%s: not one this "
-				 "argon restores (a %u-vCPU VM without virtio devices)", ld->file,
-				 kind, id, m->vcpus);
+				 "argon restores (a %u-vCPU VM with %u virtio devices)", ld->file,
+				 kind, id, m->vcpus, m->virtio_devices);
 			return -EINVAL;
 		}
 	}
-	return 0;
+	if (ndevices == m->virtio_devices)
+		return 0;
+	snprintf(ld->err, sizeof(ld->err), "snapshot %s: section vm: field virtio_devices: %u, "
+		 "but the file has %u device sections", ld->file, m->virtio_devices, ndevices);
+	return -EINVAL;
 }
 
 int snapshot_load_open(const char *state_path, const char *mem_path, struct snapshot_load **out,
@@ -280,7 +301,47 @@ static int load_devices(struct snapshot_load *ld, struct vmm *v)
 			  ld->file);
 		return EXIT_SNAPSHOT;
 	}
+	for (int i = 0; i < v->devices.n; i++) {
+		if (device_section_read(ld->r, ld->file, &v->devices.items[i], ld->err,
+					sizeof(ld->err))) {
+			log_error("%s", ld->err);
+			return EXIT_SNAPSHOT;
+		}
+	}
 	return 0;
+}
+
+/* One device's configuration, appended to cfg after the devices before it. */
+static int load_config(struct snapshot_load *ld, const struct device_kind *kind, const char *id,
+		       struct vm_config *cfg)
+{
+	if (config_device_count(cfg, kind) >= kind->max) {
+		snprintf(ld->err, sizeof(ld->err), "snapshot %s: section %s/%s: at most %d %s",
+			 ld->file, kind->section, id, kind->max, kind->plural ? kind->plural
+			 : kind->section);
+		return -EINVAL;
+	}
+	void *conf = config_device_new(kind);
+	if (!conf || config_device_append(cfg, kind, conf))
+		return -ENOMEM;
+	return device_section_config(ld->r, ld->file, kind, id, conf, ld->err, sizeof(ld->err));
+}
+
+int snapshot_load_config(struct snapshot_load *ld, struct vm_config *cfg)
+{
+	int err = 0;
+	for (uint32_t i = 0; !err && i < snap_section_count(ld->r); i++) {
+		const char *kind, *id;
+		snap_section_at(ld->r, i, &kind, &id, NULL, NULL);
+		const struct device_kind *k = device_kind_by_section(kind);
+		if (k)
+			err = load_config(ld, k, id, cfg);
+	}
+	if (err == -ENOMEM)
+		log_error("snapshot %s: out of memory", ld->file);
+	else if (err)
+		log_error("%s", ld->err);
+	return err == -ENOMEM ? EXIT_HOST_RESOURCE : err ? EXIT_SNAPSHOT : 0;
 }
 
 /* The order of vm_state.h: TSC frequency, PIT and interrupt controllers, vCPUs,

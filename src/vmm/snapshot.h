@@ -3,8 +3,8 @@
  * and a memory file (guest RAM, sparse). Firecracker's model: create on a paused VM,
  * load into a fresh argon-vmm, which maps the memory file private and runs on.
  *
- * Version 1 has no virtio device state: a VM with virtio devices is refused rather
- * than snapshotted into something that would not restore. */
+ * Each virtio device has its own section (snapshot/virtio_section.h) holding its
+ * configuration, so a restore builds the same devices from the state file alone. */
 #ifndef ARGON_VMM_SNAPSHOT_H
 #define ARGON_VMM_SNAPSHOT_H
 
@@ -15,10 +15,6 @@
 #include "vmm/memory.h"
 
 struct vmm;
-
-/* 0, or -ENOTSUP with the reason in err ("snapshots of VMs with drives are not
- * supported yet"). */
-int snapshot_check_supported(struct vmm *v, char *err, size_t errlen);
 
 struct snapshot_create_stats {
 	uint64_t state_ns, mem_ns; /* time to gather and write each file */
@@ -35,7 +31,8 @@ int snapshot_create(struct vmm *v, const char *state_path, const char *mem_path,
 /* A restore, in three steps around building the VM (vmm_state.c):
  *   snapshot_load_open   reads and checks the whole state file and opens the memory
  *                        file: what to build (vCPUs, memory size) and from what fd
- *   (the VM is created: vm_create_restored, platform devices)
+ *   snapshot_load_config the virtio devices' configurations, into cfg
+ *   (the VM is created: vm_create_restored, platform devices, virtio devices)
  *   snapshot_load_state  puts every state in, in KVM's order
  *   snapshot_load_close
  * Each returns 0 or an exit status (enum exit_status) after one log_error line
@@ -43,6 +40,8 @@ int snapshot_create(struct vmm *v, const char *state_path, const char *mem_path,
 struct snapshot_load;
 int snapshot_load_open(const char *state_path, const char *mem_path, struct snapshot_load **out,
 		       struct snapshot_machine *m, int *mem_fd);
+struct vm_config;
+int snapshot_load_config(struct snapshot_load *ld, struct vm_config *cfg);
 int snapshot_load_state(struct snapshot_load *ld, struct vmm *v);
 void snapshot_load_close(struct snapshot_load *ld);
 

@@ -221,8 +221,9 @@ static int start_restored(struct vmm *v)
 }
 
 /* The timeline of a restore: the state file read and checked and the memory file
- * opened, KVM with that memory mapped private, the platform devices, every state put
- * in (snapshot.c), then the threads. Returns 0 or an exit status after one message. */
+ * opened, the devices' configurations taken from it, KVM with that memory mapped
+ * private, the platform and virtio devices (files, taps, sockets opened as at boot),
+ * every state put in (snapshot.c), then the threads. Returns 0 or an exit status after one message. */
 static int restore_vm(struct vmm *v)
 {
 	struct snapshot_load *ld = NULL;
@@ -234,11 +235,21 @@ static int restore_vm(struct vmm *v)
 		return status;
 	v->cfg.vcpus = (int)m.vcpus;
 	v->cfg.mem_mib = m.mem_size >> 20;
+	status = snapshot_load_config(ld, &v->cfg);
+	if (status) {
+		close(mem_fd);
+		snapshot_load_close(ld);
+		return status;
+	}
 	status = -vm_create_restored(&v->vm, (int)m.vcpus, m.mem_size, mem_fd);
 	v->vm_created = true;
 	v->vm.timings.process_start = v->process_start;
 	if (!status)
 		status = create_platform(v);
+	/* A disk, tap or socket the snapshot names that this host cannot give (missing,
+	 * locked, refused): the device said which; the snapshot does not fit the host. */
+	if (!status && create_devices(v))
+		status = EXIT_SNAPSHOT;
 	if (!status)
 		status = snapshot_load_state(ld, v);
 	snapshot_load_close(ld);

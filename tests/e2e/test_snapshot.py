@@ -251,19 +251,6 @@ def test_what_the_snapshot_api_refuses(workdir, started, tmp_path):
     assert not os.path.exists(state) and not os.path.exists(mem)
     v.kill()
 
-    # A VM with a drive: refused by name rather than snapshotted half.
-    disk = tmp_path / "disk.img"
-    disk.write_bytes(b"\0" * MIB)
-    d = VmmProcess(VMM, os.path.join(workdir, "d.sock"),
-                   ["--kernel", GUEST, "--disk", str(disk)], env=vmm_env())
-    started.append(d)
-    d.expect(PROMPT)
-    d.api.ok("PATCH", "/vm", {"state": "Paused"})
-    status, b = d.api.put("/snapshot/create", body)
-    assert status == 400, b
-    assert fault(b) == ("Create snapshot error: snapshots of VMs with drives are not "
-                        "supported yet"), b
-
     # Before boot: nothing to snapshot; a load after a boot source: Firecracker's refusal.
     e = VmmProcess(VMM, os.path.join(workdir, "e.sock"), env=vmm_env())
     started.append(e)
