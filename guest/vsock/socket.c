@@ -34,8 +34,12 @@ static bool alloc_rings(const char *cmd)
 /* Also after another command restarted the device under us (virtio-abuse). */
 bool vs_init(const char *cmd)
 {
-	if (vs.dev && vs.dev->vdev->started && vs.dev->vdev->driver == vs.dev)
+	if (vs.dev && vs.dev->vdev->started && vs.dev->vdev->driver == vs.dev) {
+		/* 5.10.6.6: a transport reset that came meanwhile (the VM was restored from
+		 * a snapshot) ends the streams that were open, not the ones about to be. */
+		vs_poll();
 		return true;
+	}
 	return vs_restart(cmd, true);
 }
 

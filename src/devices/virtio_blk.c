@@ -24,6 +24,7 @@
 
 #include "common/log.h"
 #include "devices/rate_limiter.h"
+#include "snapshot/virtio_section.h"
 #include "vmm/event_loop.h"
 #include "vmm/timings.h"
 #include "vmm/vm.h"
@@ -1139,4 +1140,56 @@ int virtio_blk_create(struct vm *vm, const struct drive_config *cfg)
 				  : "read-write, cache unsafe (no flush)",
 		 block_backend_engine_name(blk->bb));
 	return 0;
+}
+
+/* ---- Snapshots ---- */
+
+/* The VM is paused (vCPUs and event loop parked): every request the backend has is
+ * waited for and answered into the used ring, as a reset drains but keeping the
+ * answers; a request parked by the limiter or a FLUSH goes back to the available ring
+ * (it was the last one taken, 2.7.13) and is taken again when its timer fires here,
+ * or at the restored device's first kick. */
+void virtio_blk_quiesce(struct virtio_device *dev)
+{
+	struct virtio_blk *blk = dev->backend;
+	pthread_mutex_lock(&dev->lock);
+	if (blk && blk->dev == dev) {
+		blk_batch_flush(blk);
+		block_backend_kick(blk->bb);
+		block_backend_drain(blk->bb, blk_io_done, blk);
+		if (blk->parked) {
+			req_put(blk, blk->parked);
+			blk->parked = NULL;
+			virtq_unpop(&dev->queues[0], 1);
+			blk_arm_timer(blk, 0); /* the source VM, if resumed, takes it again */
+		}
+		blk_notify(blk);
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/* After the transport: u64 capacity (sectors), u8 read_only, the limiter's buckets. */
+void virtio_blk_save(struct virtio_device *dev, struct snap_writer *w)
+{
+	struct virtio_blk *blk = dev->backend;
+	snap_put_u64(w, blk->capacity);
+	snap_put_u8(w, blk->read_only);
+	snap_put_rate_limiter(w, &blk->rl);
+}
+
+/* The image must be the size the guest saw: its file systems are laid out on it. */
+int virtio_blk_restore(struct virtio_device *dev, struct section_in *in)
+{
+	struct virtio_blk *blk = dev->backend;
+	uint64_t capacity = snap_get_u64(&in->c);
+	bool read_only = section_in_flag(in, "read_only");
+	if (!in->c.failed && !in->bad && capacity != blk->capacity)
+		section_in_fail(in, "capacity", "the guest saw %llu sectors, %s has %llu: the "
+				"snapshot does not fit the host", (unsigned long long)capacity,
+				blk->path, (unsigned long long)blk->capacity);
+	if (!in->c.failed && !in->bad && read_only != blk->read_only)
+		section_in_fail(in, "read_only", "%d, but the drive is configured %d", read_only,
+				blk->read_only);
+	section_in_rate_limiter(in, "rate_limiter", &blk->rl);
+	return in->bad || in->c.failed ? -1 : 0;
 }

@@ -113,6 +113,12 @@ void virtio_blk_get_stats(struct virtio_device *dev, struct virtio_blk_stats *ou
  * naming the drive and path, with the drive unchanged (old image and limiter). */
 int virtio_blk_update(struct virtio_device *dev, const char *path_on_host,
 		      const struct rate_limiter_config *rl);
+/* Snapshots (device_kind.h's hooks): drain, then the drive's own fields. */
+struct section_in;
+struct snap_writer;
+void virtio_blk_quiesce(struct virtio_device *dev);
+void virtio_blk_save(struct virtio_device *dev, struct snap_writer *w);
+int virtio_blk_restore(struct virtio_device *dev, struct section_in *in);
 /* The backend's error injection (block_backend_inject_error), for tests. */
 struct block_backend *virtio_blk_block_backend(struct virtio_blk *blk);
 

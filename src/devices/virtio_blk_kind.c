@@ -253,6 +253,21 @@ static void blk_stats(const struct device *d, struct metrics_sink *sink)
 	metrics_add(sink, metrics_throttled, d->label, NULL, s.throttled);
 }
 
+static void blk_quiesce(struct device *d)
+{
+	virtio_blk_quiesce(d->virtio);
+}
+
+static void blk_save(const struct device *d, struct snap_writer *w)
+{
+	virtio_blk_save(d->virtio, w);
+}
+
+static int blk_restore(struct device *d, struct section_in *in)
+{
+	return virtio_blk_restore(d->virtio, in);
+}
+
 static const char *const blk_patch_fields[] = { "path_on_host", "rate_limiter", NULL };
 
 const struct device_kind virtio_blk_kind = {
@@ -280,4 +295,7 @@ const struct device_kind virtio_blk_kind = {
 	.families = blk_families,
 	.nfamilies = sizeof(blk_families) / sizeof(blk_families[0]),
 	.stats = blk_stats,
+	.quiesce = blk_quiesce,
+	.save = blk_save,
+	.restore = blk_restore,
 };

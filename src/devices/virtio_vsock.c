@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "devices/virtio_vsock.h"
 #include "devices/vsock.h"
+#include "snapshot/virtio_section.h"
 #include "vmm/event_loop.h"
 #include "vmm/timings.h"
 #include "vmm/vm.h"
@@ -81,11 +82,36 @@ static void on_timer(struct vsock *vs)
 	vsock_timer_update(vs);
 }
 
+#define VSOCK_EVENT_TRANSPORT_RESET 0 /* 5.10.6.6: le32 id */
+
+/* 5.10.6.6: after a restore the guest's streams have no host side any more (they are
+ * not saved, as in Firecracker): one TRANSPORT_RESET on the event queue makes the
+ * driver drop them all, so nothing waits on a stream that is gone; new connections
+ * work at once. Sent as soon as the driver has an event buffer posted. */
+static void send_reset_event(struct vsock *vs)
+{
+	if (!vs->reset_event_owed || !vsock_queues_usable(vs))
+		return;
+	struct virtq *vq = &vs->dev->queues[VSOCK_QUEUE_EVENT];
+	int r = virtio_pop(vs->dev, vq, &vs->rx_extra, true, "vsock event ring broken");
+	if (r == 0 || r == -EIO)
+		return;
+	uint8_t ev[4] = { VSOCK_EVENT_TRANSPORT_RESET, 0, 0, 0 };
+	uint32_t n = r > 0 && vs->rx_extra.write_len >= sizeof(ev)
+			     ? virtq_chain_write(&vs->rx_extra, 0, ev, sizeof(ev)) : 0;
+	virtq_push(vq, vs->rx_extra.head, n);
+	vsock_used(vs, VSOCK_QUEUE_EVENT);
+	vs->reset_event_owed = n != sizeof(ev); /* a bad buffer: the next one */
+	if (!vs->reset_event_owed)
+		log_info("vsock: restored; the guest was told its streams are reset");
+}
+
 static void on_kick(struct vsock *vs)
 {
 	uint64_t count;
 	if (read(vs->kick_fd, &count, sizeof(count)) < 0)
 		return;
+	send_reset_event(vs);
 	vsock_tx_process(vs); /* also fills rx */
 }
 
@@ -192,8 +218,36 @@ static void vsock_queue_notify(struct virtio_device *dev, uint32_t q)
 		vsock_tx_process(vs);
 	else if (q == VSOCK_QUEUE_RX)
 		vsock_rx_process(vs); /* new buffers: what waited can go */
+	else
+		send_reset_event(vs); /* event buffers: the only event argon sends */
 	vsock_pass_end(vs);
-	/* The event queue only holds buffers for events argon does not send yet. */
+}
+
+/* ---- snapshots ---- */
+
+/* The VM is paused between two passes: gathered tx went out at the end of its pass;
+ * an rx chain held for the next packet goes back to the ring (it was the last one
+ * taken), so the rings say everything. */
+void virtio_vsock_quiesce(struct virtio_device *dev)
+{
+	struct vsock *vs = dev->backend;
+	pthread_mutex_lock(&dev->lock);
+	if (vs && vs->txb.c)
+		vsock_tx_flush(vs);
+	if (vs && vs->rx_held) {
+		virtq_unpop(&dev->queues[VSOCK_QUEUE_RX], 1);
+		vs->rx_held = false;
+		vsock_schedule(vs); /* the source VM, if resumed, takes it again */
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/* Nothing of the streams is kept: the restored device owes the guest a reset. */
+int virtio_vsock_restore(struct virtio_device *dev, struct section_in *in)
+{
+	struct vsock *vs = dev->backend;
+	vs->reset_event_owed = true;
+	return 0;
 }
 
 /* The VM is going away: close every connection and the listening socket. */

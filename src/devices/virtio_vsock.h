@@ -32,4 +32,10 @@ struct vsock_stats {
 void virtio_vsock_get_stats(struct virtio_device *dev, struct vsock_stats *out,
 			    uint32_t *open_streams);
 
+/* Snapshots (device_kind.h's hooks): streams are not saved; after a restore the
+ * guest is sent a TRANSPORT_RESET event (virtio 1.2, 5.10.6.6). */
+struct section_in;
+void virtio_vsock_quiesce(struct virtio_device *dev);
+int virtio_vsock_restore(struct virtio_device *dev, struct section_in *in);
+
 #endif

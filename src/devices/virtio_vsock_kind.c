@@ -124,6 +124,16 @@ static void vsock_stats(const struct device *d, struct metrics_sink *sink)
 	metrics_add(sink, &vsock_families[3], NULL, NULL, open_streams);
 }
 
+static void vsock_quiesce(struct device *d)
+{
+	virtio_vsock_quiesce(d->virtio);
+}
+
+static int vsock_restore(struct device *d, struct section_in *in)
+{
+	return virtio_vsock_restore(d->virtio, in);
+}
+
 const struct device_kind virtio_vsock_kind = {
 	.name = "virtio-vsock",
 	.section = "vsock",
@@ -140,4 +150,6 @@ const struct device_kind virtio_vsock_kind = {
 	.families = vsock_families,
 	.nfamilies = sizeof(vsock_families) / sizeof(vsock_families[0]),
 	.stats = vsock_stats,
+	.quiesce = vsock_quiesce,
+	.restore = vsock_restore,
 };

@@ -236,6 +236,7 @@ struct vsock {
 	int listen_fd, epfd, timer_fd, kick_fd;
 	bool active; /* the driver set DRIVER_OK and has not reset since */
 	bool timer_armed, listen_paused, tx_stalled, tx_more;
+	bool reset_event_owed; /* restored: the guest is owed a TRANSPORT_RESET (5.10.6.6) */
 	struct vsock_conn *conns[VSOCK_MAX_CONNS];
 	uint32_t gens[VSOCK_MAX_CONNS];
 	uint32_t nconns, ndeadlines; /* nconns counts DEAD ones until they are reaped */
