@@ -179,9 +179,9 @@ def read_console_until(stdout, buffer, marker, timeout, tail, on_close=lambda: "
 class VmmProcess:
     """argon-vmm started with --api-sock, its console on pipes."""
 
-    def __init__(self, vmm, sock, extra=None, env=None, cwd=None):
+    def __init__(self, vmm, sock, extra=None, env=None, cwd=None, prefix=None):
         self.sock = sock
-        self.proc = subprocess.Popen([vmm, "--api-sock", sock] + (extra or []),
+        self.proc = subprocess.Popen((prefix or []) + [vmm, "--api-sock", sock] + (extra or []),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env, cwd=cwd)
         self.buffer = b""

@@ -343,3 +343,71 @@ def test_a_restored_vm_snapshots_again(good_snapshot, workdir, started):
     g = Guest(["--restore", state + "2", "--mem-file", mem + "2"])
     started.append(g)
     assert field(g.run(f"mem-sum {addr} {nbytes}"), r"sha256 ([0-9a-f]+)") == digest
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a netns and a tap")
+def test_a_guest_with_a_disk_a_net_and_a_vsock_runs_on_after_a_restore(workdir, started):
+    """Issue 9's scenario: 2 vCPUs, a disk, a net (a tap in a namespace made here) and
+    a vsock; the guest writes its disk, answers pings and talks over vsock, is paused,
+    snapshotted, killed and restored in a new process from the two files alone: the
+    disk holds what it wrote, its clock goes on, pings are answered and a new vsock
+    stream works (the old ones were reset, virtio 1.2 5.10.6.6)."""
+    from test_net import sh, tap
+    ns = f"argon-snap-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        sh("ip", "link", "set", "lo", "up", ns=ns)
+        tap(ns, "argsnap0", address="10.93.0.1/24")
+        run_issue_scenario(workdir, started, ns)
+    finally:
+        for p in started:
+            p.kill()
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+
+
+def ping_while_echoing(v, ns):
+    v.send(b"net-echo 4 10.93.0.2/24\n")
+    v.expect(b"net-echo: ip 10.93.0.2/24")
+    r = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "2", "-W", "2", "10.93.0.2"],
+                       capture_output=True, text=True, timeout=30)
+    v.expect(PROMPT, 30)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def run_issue_scenario(workdir, started, ns):
+    from test_guest_virtio_vsock import echo, start_server
+    disk = os.path.join(workdir, "disk.img")
+    with open(disk, "wb") as f:
+        f.truncate(16 * MIB)
+    uds = os.path.join(workdir, "v.sock")
+    prefix = ["ip", "netns", "exec", ns]
+    v = VmmProcess(VMM, os.path.join(workdir, "api.sock"),
+                   ["--kernel", GUEST, "--vcpus", "2", "--memory", str(MEM_MIB), "--disk", disk,
+                    "--net", "tap=argsnap0,mac=AA:FC:00:00:00:09", "--vsock", f"cid=3,uds={uds}"],
+                   env=vmm_env(), prefix=prefix)
+    started.append(v)
+    v.expect(PROMPT)
+    assert "flushed" in command(v, "blk-write 0 8 7")
+    start_server(uds + "_5000", echo)
+    assert "reply before" in command(v, "vsock-connect 5000 before")
+    ping_while_echoing(v, ns)
+    addr, nbytes, digest = field(command(v, "mem-fill 4 99"),
+                                 r"mem-fill: addr (0x[0-9a-f]+) bytes (\d+) sha256 ([0-9a-f]+)")
+    before = clock_of(v)
+    state, mem, _ = snapshot(v, workdir)
+    v.kill()
+    os.unlink(uds + "_5000")
+    w = VmmProcess(VMM, os.path.join(workdir, "b.sock"), ["--restore", state, "--mem-file", mem],
+                   env=vmm_env(), prefix=prefix)
+    started.append(w)
+    assert "ok disk 0" in command(w, "blk-verify 0 8 7")
+    assert field(command(w, f"mem-sum {addr} {nbytes}"), r"sha256 ([0-9a-f]+)") == digest
+    after = clock_of(w)
+    assert all(a >= b for a, b in zip(after, before)), (before, after)
+    start_server(uds + "_5000", echo)
+    assert "reply after" in command(w, "vsock-connect 5000 after", 20)
+    ping_while_echoing(w, ns)
+    assert "cpus_online: 2" in command(w, "info")
+    w.send(b"poweroff\n")
+    assert w.proc.wait(timeout=30) == 0
+    assert "Sanitizer" not in w.stderr()
