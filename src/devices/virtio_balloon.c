@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "snapshot/virtio_section.h"
 #include "common/util.h"
 #include "vmm/event_loop.h"
 #include "vmm/vm.h"
@@ -485,4 +486,57 @@ int virtio_balloon_set_stats_interval(struct virtio_device *dev, uint32_t second
 		b->stats_interval_s = seconds;
 	pthread_mutex_unlock(&dev->lock);
 	return err;
+}
+
+/* ---- Snapshots ---- */
+
+/* After the transport: u32 num_pages (target), u32 actual, u32 stats interval, u8
+ * stats_held, u16 stats_head (the statistics buffer the device keeps, 5.5.6.3, as
+ * Firecracker's stats_desc_index), u64 valid, 16 x u64 values, u64 reports. */
+void virtio_balloon_save(struct virtio_device *dev, struct snap_writer *w)
+{
+	struct virtio_balloon *b = dev->backend;
+	snap_put_u32(w, b->num_pages);
+	snap_put_u32(w, b->actual);
+	snap_put_u32(w, b->stats_interval_s);
+	snap_put_u8(w, b->stats_held);
+	snap_put_u16(w, b->stats_head);
+	snap_put_u64(w, b->st.valid);
+	for (int i = 0; i < VIRTIO_BALLOON_S_NR; i++)
+		snap_put_u64(w, b->st.values[i]);
+	snap_put_u64(w, b->st.reports);
+}
+
+static void balloon_check(struct section_in *in, const struct virtio_balloon *b,
+			  const struct virtio_device *dev, uint32_t interval)
+{
+	uint64_t ram_pages = dev->vm->mem.ram_size >> VIRTIO_BALLOON_PFN_SHIFT;
+	bool statsq = dev->ops->num_queues > VIRTIO_BALLOON_STATSQ;
+	if (b->num_pages > ram_pages)
+		section_in_fail(in, "num_pages", "%u: the guest has %llu pages", b->num_pages,
+				(unsigned long long)ram_pages);
+	else if (!interval != !b->stats_interval_s)
+		section_in_fail(in, "stats_interval", "%u: the configuration says %u", interval,
+				b->stats_interval_s);
+	else if (b->stats_held && (!statsq || b->stats_head >= VIRTQ_MAX_SIZE))
+		section_in_fail(in, "stats_head", "%u: no statistics queue holds it", b->stats_head);
+}
+
+int virtio_balloon_restore(struct virtio_device *dev, struct section_in *in)
+{
+	struct virtio_balloon *b = dev->backend;
+	b->num_pages = snap_get_u32(&in->c);
+	b->actual = snap_get_u32(&in->c);
+	uint32_t interval = snap_get_u32(&in->c);
+	b->stats_held = section_in_flag(in, "stats_held");
+	b->stats_head = snap_get_u16(&in->c);
+	b->st.valid = snap_get_u64(&in->c);
+	for (int i = 0; i < VIRTIO_BALLOON_S_NR; i++)
+		b->st.values[i] = snap_get_u64(&in->c);
+	b->st.reports = snap_get_u64(&in->c);
+	if (!in->c.failed && !in->bad)
+		balloon_check(in, b, dev, interval);
+	if (!in->c.failed && !in->bad && interval != b->stats_interval_s)
+		virtio_balloon_set_stats_interval(dev, interval);
+	return in->bad || in->c.failed ? -1 : 0;
 }

@@ -82,4 +82,10 @@ int virtio_balloon_get_stats(struct virtio_device *dev, struct virtio_balloon_st
  * after creation (the queue exists or not): -EINVAL then, or when dev is no balloon. */
 int virtio_balloon_set_stats_interval(struct virtio_device *dev, uint32_t seconds);
 
+/* Snapshots (device_kind.h's hooks): target, actual, statistics and their buffer. */
+struct section_in;
+struct snap_writer;
+void virtio_balloon_save(struct virtio_device *dev, struct snap_writer *w);
+int virtio_balloon_restore(struct virtio_device *dev, struct section_in *in);
+
 #endif

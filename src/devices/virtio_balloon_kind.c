@@ -113,6 +113,16 @@ static void balloon_stats(const struct device *d, struct metrics_sink *sink)
 		    (uint64_t)s.actual_pages << VIRTIO_BALLOON_PFN_SHIFT);
 }
 
+static void balloon_save(const struct device *d, struct snap_writer *w)
+{
+	virtio_balloon_save(d->virtio, w);
+}
+
+static int balloon_restore(struct device *d, struct section_in *in)
+{
+	return virtio_balloon_restore(d->virtio, in);
+}
+
 const struct device_kind virtio_balloon_kind = {
 	.name = "virtio-balloon",
 	.section = "balloon",
@@ -128,4 +138,6 @@ const struct device_kind virtio_balloon_kind = {
 	.families = balloon_families,
 	.nfamilies = sizeof(balloon_families) / sizeof(balloon_families[0]),
 	.stats = balloon_stats,
+	.save = balloon_save,
+	.restore = balloon_restore,
 };

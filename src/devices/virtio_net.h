@@ -92,4 +92,11 @@ void virtio_net_get_stats(struct virtio_device *dev, struct virtio_net_stats *ou
 int virtio_net_set_rate_limiters(struct virtio_device *dev, const struct rate_limiter_config *rx,
 				 const struct rate_limiter_config *tx);
 
+/* Snapshots (device_kind.h's hooks): MAC and the limiters' buckets. */
+struct section_in;
+struct snap_writer;
+void virtio_net_quiesce(struct virtio_device *dev);
+void virtio_net_save(struct virtio_device *dev, struct snap_writer *w);
+int virtio_net_restore(struct virtio_device *dev, struct section_in *in);
+
 #endif

@@ -203,6 +203,21 @@ static void net_stats(const struct device *d, struct metrics_sink *sink)
 
 static const char *const net_patch_fields[] = { "rx_rate_limiter", "tx_rate_limiter", NULL };
 
+static void net_quiesce(struct device *d)
+{
+	virtio_net_quiesce(d->virtio);
+}
+
+static void net_save(const struct device *d, struct snap_writer *w)
+{
+	virtio_net_save(d->virtio, w);
+}
+
+static int net_restore(struct device *d, struct section_in *in)
+{
+	return virtio_net_restore(d->virtio, in);
+}
+
 const struct device_kind virtio_net_kind = {
 	.name = "virtio-net",
 	.section = "network-interfaces",
@@ -228,4 +243,7 @@ const struct device_kind virtio_net_kind = {
 	.families = net_families,
 	.nfamilies = sizeof(net_families) / sizeof(net_families[0]),
 	.stats = net_stats,
+	.quiesce = net_quiesce,
+	.save = net_save,
+	.restore = net_restore,
 };

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "snapshot/virtio_section.h"
 #include "common/util.h"
 #include "devices/rate_limiter.h"
 #include "vmm/event_loop.h"
@@ -257,4 +258,33 @@ int virtio_rng_create(struct vm *vm, const struct entropy_config *cfg)
 		return err;
 	}
 	return rng_attach(rng, dev); /* on failure the device lives on with the VM */
+}
+
+/* ---- Snapshots ---- */
+
+/* A request waiting for the limiter goes back to the ring (the last one taken,
+ * 2.7.13); the limiter's timer, still armed, takes it again. */
+void virtio_rng_quiesce(struct virtio_device *dev)
+{
+	struct virtio_rng *rng = dev->backend;
+	pthread_mutex_lock(&dev->lock);
+	if (rng && rng->pending) {
+		virtq_unpop(&dev->queues[0], 1);
+		rng->pending = false;
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/* After the transport: the limiter's buckets. */
+void virtio_rng_save(struct virtio_device *dev, struct snap_writer *w)
+{
+	struct virtio_rng *rng = dev->backend;
+	snap_put_rate_limiter(w, &rng->rl);
+}
+
+int virtio_rng_restore(struct virtio_device *dev, struct section_in *in)
+{
+	struct virtio_rng *rng = dev->backend;
+	section_in_rate_limiter(in, "rate_limiter", &rng->rl);
+	return in->bad || in->c.failed ? -1 : 0;
 }

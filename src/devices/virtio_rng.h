@@ -35,4 +35,11 @@ int virtio_rng_backend_new(const struct entropy_config *cfg, struct virtio_rng *
 void virtio_rng_backend_free(struct virtio_rng *rng);
 void virtio_rng_get_stats(struct virtio_device *dev, struct virtio_rng_stats *out);
 
+/* Snapshots (device_kind.h's hooks): the limiter's buckets. */
+struct section_in;
+struct snap_writer;
+void virtio_rng_quiesce(struct virtio_device *dev);
+void virtio_rng_save(struct virtio_device *dev, struct snap_writer *w);
+int virtio_rng_restore(struct virtio_device *dev, struct section_in *in);
+
 #endif

@@ -66,6 +66,21 @@ static void rng_stats(const struct device *d, struct metrics_sink *sink)
 	metrics_add(sink, metrics_throttled, d->label, NULL, s.throttled);
 }
 
+static void rng_quiesce(struct device *d)
+{
+	virtio_rng_quiesce(d->virtio);
+}
+
+static void rng_save(const struct device *d, struct snap_writer *w)
+{
+	virtio_rng_save(d->virtio, w);
+}
+
+static int rng_restore(struct device *d, struct section_in *in)
+{
+	return virtio_rng_restore(d->virtio, in);
+}
+
 const struct device_kind virtio_rng_kind = {
 	.name = "virtio-rng",
 	.section = "entropy",
@@ -83,4 +98,7 @@ const struct device_kind virtio_rng_kind = {
 	.families = rng_families,
 	.nfamilies = sizeof(rng_families) / sizeof(rng_families[0]),
 	.stats = rng_stats,
+	.quiesce = rng_quiesce,
+	.save = rng_save,
+	.restore = rng_restore,
 };
