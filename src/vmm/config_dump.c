@@ -81,6 +81,14 @@ static void put_sections(json_t *root, const struct vm_config *cfg, bool *ok)
 				      cfg->logger.show_log_origin), ok);
 }
 
+json_t *config_machine_json(const struct vm_config *cfg)
+{
+	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", cfg->vcpus, "mem_size_mib",
+			 (json_int_t)cfg->mem_mib, "smt", cfg->smt, "track_dirty_pages",
+			 cfg->track_dirty_pages, "huge_pages",
+			 config_huge_pages_name(cfg->huge_pages));
+}
+
 void *config_to_json(const struct vm_config *cfg)
 {
 	json_t *root = json_object();
@@ -91,9 +99,7 @@ void *config_to_json(const struct vm_config *cfg)
 					   string_or_null(cfg->kernel_path), "initrd_path",
 					   string_or_null(cfg->initrd_path), "boot_args",
 					   string_or_null(cfg->cmdline)), &ok);
-	put(root, "machine-config", json_pack("{s:i, s:I, s:b, s:b}", "vcpu_count", cfg->vcpus,
-					      "mem_size_mib", (json_int_t)cfg->mem_mib, "smt", 0,
-					      "track_dirty_pages", 0), &ok);
+	put(root, "machine-config", config_machine_json(cfg), &ok);
 	put_sections(root, cfg, &ok);
 	if (!ok) {
 		json_decref(root);
