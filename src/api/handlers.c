@@ -259,6 +259,7 @@ void api_put_metrics(struct vmm *v, const struct api_request *req, struct api_re
 	else {
 		move_string(&v->cfg.metrics.metrics_path, &m.metrics_path);
 		v->cfg.metrics.period_ms = m.period_ms;
+		v->cfg.metrics.emit_id = m.emit_id;
 		api_no_content(r);
 	}
 	free(m.metrics_path);

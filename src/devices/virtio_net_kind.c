@@ -37,6 +37,10 @@ static const char *net_id(const void *conf)
 
 static int take_mac(struct parse_ctx *ctx, const char *path, json_t *v, struct net_config *n)
 {
+	if (json_is_null(v)) { /* Firecracker's: none given, the device derives one */
+		n->has_guest_mac = false;
+		return 0;
+	}
 	if (config_parse_mac(json_string_value(v), n->guest_mac))
 		return config_fail(ctx, "%s: expected a MAC address like \"AA:FC:00:00:00:01\"", path);
 	if (n->guest_mac[0] & 1)

@@ -245,9 +245,42 @@ static int unknown_section(struct parse_ctx *ctx, const char *key)
 	return config_fail(ctx, "%s: unknown section (expected %s)", key, names);
 }
 
+/* Firecracker's sections argon has nothing for: accepted empty (null, or [] for an
+ * array), as Firecracker's own GET /vm/config and vm_config.json write them, and
+ * refused by name when they ask for something. */
+static const struct {
+	const char *name;
+	bool is_array;
+	const char *what;
+} absent_sections[] = {
+	{ "cpu-config", false, "custom CPU templates are" },
+	{ "mmds-config", false, "the microVM metadata service (MMDS) is" },
+	{ "pmem", true, "virtio-pmem devices are" },
+	{ "memory-hotplug", false, "memory hot-plug is" },
+};
+
+/* 1 when key is one of them (0 or -1 in *err), 0 when it is not. */
+static int absent_section(struct parse_ctx *ctx, const char *key, json_t *value, int *err)
+{
+	for (size_t i = 0; i < NSECTIONS(absent_sections); i++) {
+		if (strcmp(absent_sections[i].name, key) != 0)
+			continue;
+		bool empty = json_is_null(value) ||
+			     (absent_sections[i].is_array && json_is_array(value) &&
+			      json_array_size(value) == 0);
+		*err = empty ? 0 : config_fail(ctx, "%s: %s not supported", key,
+					       absent_sections[i].what);
+		return 1;
+	}
+	return 0;
+}
+
 int config_parse_section(struct parse_ctx *ctx, const char *key, json_t *value,
 			 struct vm_config *cfg)
 {
+	int absent_err;
+	if (absent_section(ctx, key, value, &absent_err))
+		return absent_err;
 	const struct section *s = find_section(machine_sections, NSECTIONS(machine_sections), key);
 	if (!s)
 		s = find_section(observe_sections, NSECTIONS(observe_sections), key);

@@ -40,6 +40,7 @@ struct logger_config {
 struct metrics_config {
 	char *metrics_path; /* NULL: no metrics file (GET /metrics still answers) */
 	uint32_t period_ms;
+	bool emit_id; /* Firecracker's: each line carries the instance's "id" (--id) */
 };
 
 struct vm_config {
