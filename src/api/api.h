@@ -34,6 +34,7 @@ struct api_response {
 	int status;
 	char *body; /* malloc'ed; NULL for 204 */
 	const char *content_type;
+	bool deprecation; /* adds "Deprecation: true", as Firecracker for deprecated fields */
 };
 
 /* Runs with vmm->lock held. Fills resp (status and body). */

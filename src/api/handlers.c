@@ -12,6 +12,7 @@
 #include "common/version.h"
 #include "devices/i8042.h"
 #include "vmm/config_json.h"
+#include "vmm/vm.h"
 #include "vmm/vmm_state.h"
 
 
@@ -61,14 +62,32 @@ void api_put_boot_source(struct vmm *v, const struct api_request *req, struct ap
 
 void api_get_machine(struct vmm *v, const struct api_request *req, struct api_response *r)
 {
-	api_json(r, json_pack("{s:i, s:I, s:b, s:b}", "vcpu_count", v->cfg.vcpus, "mem_size_mib",
-			      (json_int_t)v->cfg.mem_mib, "smt", 0, "track_dirty_pages", 0));
+	api_json(r, config_machine_json(&v->cfg));
 }
 
 static uint64_t host_mib(void)
 {
 	struct sysinfo si;
 	return sysinfo(&si) == 0 ? (uint64_t)si.totalram * si.mem_unit >> 20 : 0;
+}
+
+/* The fields as Firecracker's PUT leaves them: absent ones take their defaults; a
+ * PATCH starts from what is set. */
+static void machine_start(struct vm_config *s, const struct vm_config *cur, bool patch)
+{
+	s->vcpus = patch ? cur->vcpus : s->vcpus;
+	s->mem_mib = patch ? cur->mem_mib : s->mem_mib;
+	s->smt = patch && cur->smt;
+	s->track_dirty_pages = patch && cur->track_dirty_pages;
+	s->huge_pages = patch ? cur->huge_pages : GUEST_MEM_PAGES_4K;
+}
+
+/* What the host cannot give is refused now, as Firecracker refuses SMT it lacks. */
+static int check_machine_host(const struct vm_config *s, char *err, size_t len)
+{
+	struct vm_options o = { .smt = s->smt, .track_dirty_pages = s->track_dirty_pages,
+				.pages = s->huge_pages };
+	return vm_options_check_host(&o, s->mem_mib, err, len);
 }
 
 /* PUT replaces the machine configuration (both fields required), PATCH updates it. */
@@ -80,8 +99,7 @@ static void set_machine(struct vmm *v, const struct api_request *req, struct api
 	API_PARSE_CTX(ctx, err);
 	struct vm_config s;
 	config_init(&s);
-	s.vcpus = patch ? v->cfg.vcpus : s.vcpus;
-	s.mem_mib = patch ? v->cfg.mem_mib : s.mem_mib;
+	machine_start(&s, &v->cfg, patch);
 	uint64_t host = host_mib();
 	if (patch && json_object_size(body) == 0)
 		api_fault(r, 400, "Empty PATCH request.");
@@ -93,9 +111,14 @@ static void set_machine(struct vmm *v, const struct api_request *req, struct api
 	else if (host && s.mem_mib > host)
 		api_fault(r, 400, "machine-config.mem_size_mib: %llu MiB is more than this host's "
 				  "%llu MiB", (unsigned long long)s.mem_mib, (unsigned long long)host);
+	else if (check_machine_host(&s, err, sizeof(err)))
+		api_fault(r, 400, "%s", err);
 	else {
 		v->cfg.vcpus = s.vcpus;
 		v->cfg.mem_mib = s.mem_mib;
+		v->cfg.smt = s.smt;
+		v->cfg.track_dirty_pages = s.track_dirty_pages;
+		v->cfg.huge_pages = s.huge_pages;
 		api_no_content(r);
 	}
 	config_free(&s);
@@ -236,6 +259,7 @@ void api_put_metrics(struct vmm *v, const struct api_request *req, struct api_re
 	else {
 		move_string(&v->cfg.metrics.metrics_path, &m.metrics_path);
 		v->cfg.metrics.period_ms = m.period_ms;
+		v->cfg.metrics.emit_id = m.emit_id;
 		api_no_content(r);
 	}
 	free(m.metrics_path);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "common/log.h"
 #include "devices/device_kind.h"
 #include "vmm/config_json.h"
 #include "vmm/vmm_state.h"
@@ -70,6 +71,10 @@ void api_put_device(struct vmm *v, const struct api_request *req, struct api_res
 	} else if (kind->parse_json(&ctx, path, body, conf)) {
 		api_fault(r, 400, "%s", err);
 	} else if (check_put(v, req, &rq, conf, r) == 0) {
+		const char *deprecated = kind->deprecation ? kind->deprecation(conf) : NULL;
+		if (deprecated)
+			log_warn("%s", deprecated);
+		r->deprecation = deprecated != NULL;
 		config_device_put(&v->cfg, kind, conf); /* cannot fail: checked above */
 		conf = NULL;
 		api_no_content(r);

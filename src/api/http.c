@@ -327,16 +327,25 @@ const char *http_reason(int status)
 char *http_format_response(int status, const char *content_type, const char *body,
 			   size_t body_len, bool close, size_t *out_len)
 {
-	char head[256];
+	return http_format_response_with(status, content_type, NULL, body, body_len, close,
+					 out_len);
+}
+
+char *http_format_response_with(int status, const char *content_type, const char *extra,
+				const char *body, size_t body_len, bool close, size_t *out_len)
+{
+	char head[320];
 	int n;
+	extra = extra ? extra : "";
 	if (status == 204)
-		n = snprintf(head, sizeof(head), "HTTP/1.1 204 No Content\r\nServer: argon-vmm\r\n%s\r\n",
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 204 No Content\r\nServer: argon-vmm\r\n%s%s\r\n", extra,
 			     close ? "Connection: close\r\n" : "");
 	else
 		n = snprintf(head, sizeof(head),
 			     "HTTP/1.1 %d %s\r\nServer: argon-vmm\r\nContent-Type: %s\r\n"
-			     "Content-Length: %zu\r\n%s\r\n",
-			     status, http_reason(status), content_type, body_len,
+			     "Content-Length: %zu\r\n%s%s\r\n",
+			     status, http_reason(status), content_type, body_len, extra,
 			     close ? "Connection: close\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return NULL;

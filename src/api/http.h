@@ -54,6 +54,9 @@ const char *http_reason(int status);
 
 /* Formats a response with body_len bytes of body (none for 204, whose headers then
  * carry no Content-Length). Returns a malloc'ed buffer (length in *out_len) or NULL. */
+/* The same with extra header lines ("Name: value\r\n" each; NULL: none). */
+char *http_format_response_with(int status, const char *content_type, const char *extra,
+				const char *body, size_t body_len, bool close, size_t *out_len);
 char *http_format_response(int status, const char *content_type, const char *body,
 			   size_t body_len, bool close, size_t *out_len);
 

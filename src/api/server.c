@@ -91,8 +91,9 @@ static void queue_response(struct conn *c, struct api_response *resp, bool close
 {
 	size_t len = 0;
 	const char *body = resp->body ? resp->body : "";
-	char *bytes = http_format_response(resp->status, resp->content_type, body, strlen(body),
-					   close, &len);
+	const char *extra = resp->deprecation ? "Deprecation: true\r\n" : NULL;
+	char *bytes = http_format_response_with(resp->status, resp->content_type, extra, body,
+						strlen(body), close, &len);
 	queue(c, bytes, len);
 	c->close_after |= close;
 	free(resp->body);

@@ -88,6 +88,10 @@ struct device_kind {
 	/* Checks beyond parse_json for PUT before boot. May be NULL. Returns 0 or -1 after
 	 * rq->fail. */
 	int (*check_put)(struct device_request *rq, const void *conf);
+	/* A PUT that succeeded but used a deprecated field: the message to log (the
+	 * answer then carries Firecracker's "Deprecation: true" header), or NULL. May be
+	 * NULL. */
+	const char *(*deprecation)(const void *conf);
 	/* PATCH after boot: the fields it may carry besides the id (NULL: no PATCH), the
 	 * words of the "unknown field" message, and the change itself: the device takes
 	 * it (dev may be NULL if it was never built), then conf follows. */

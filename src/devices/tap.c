@@ -130,6 +130,37 @@ int tap_open(struct tap *tap, const char *name)
 	return 0;
 }
 
+int tap_set_mtu(struct tap *tap, int mtu)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, tap->name, sizeof(ifr.ifr_name));
+	ifr.ifr_mtu = mtu;
+	int err = s < 0 || ioctl(s, SIOCSIFMTU, &ifr) < 0 ? -errno : 0;
+	if (s >= 0)
+		close(s);
+	if (err)
+		log_error("tap %s: cannot set its MTU to %d: %s", tap->name, mtu, strerror(-err));
+	return err;
+}
+
+int tap_check_free(const char *name)
+{
+	if (!name || !name[0] || strlen(name) >= IFNAMSIZ || if_nametoindex(name) == 0)
+		return 0; /* missing: created at boot */
+	int fd = open(TUN_PATH, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name) + 1);
+	ifr.ifr_flags = TAP_FLAGS;
+	int err = ioctl(fd, TUNSETIFF, &ifr) < 0 ? -errno : 0;
+	close(fd);
+	return err == -EBUSY ? -EBUSY : 0;
+}
+
 int tap_adopt_fd(struct tap *tap, int fd)
 {
 	memset(tap, 0, sizeof(*tap));

@@ -35,6 +35,13 @@ int tap_from_packet_fd(struct tap *tap, int fd);
 /* Tells the tap which offloads the guest accepts on receive (TAP_OFFLOAD_*); frames
  * the guest could not take are then segmented and checksummed by the host. */
 int tap_set_offload(struct tap *tap, unsigned offloads);
+/* Sets the tap's MTU on the host side (SIOCSIFMTU). Returns 0 or -errno after logging. */
+int tap_set_mtu(struct tap *tap, int mtu);
+/* -EBUSY when the tap name exists and another file (process, or this one's device)
+ * holds it attached, else 0: also when it cannot be told (no permission), which the
+ * open at boot then reports. Attaches for a moment and detaches; a tap it creates
+ * vanishes again. */
+int tap_check_free(const char *name);
 void tap_close(struct tap *tap);
 
 #endif

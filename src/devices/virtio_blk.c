@@ -1121,7 +1121,7 @@ int virtio_blk_update(struct virtio_device *dev, const char *path_on_host,
 int virtio_blk_create(struct vm *vm, const struct drive_config *cfg)
 {
 	struct virtio_blk *blk;
-	int err = virtio_blk_backend_new(cfg, BLOCK_ENGINE_AUTO, &blk);
+	int err = virtio_blk_backend_new(cfg, cfg->io_engine, &blk);
 	if (err)
 		return err;
 	struct virtio_device *dev;

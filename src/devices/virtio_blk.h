@@ -22,8 +22,12 @@ struct drive_config {
 	char *path_on_host;   /* drives[].path_on_host */
 	bool is_read_only;    /* drives[].is_read_only */
 	bool is_root_device;  /* drives[].is_root_device */
-	enum drive_cache cache_type;
+	enum drive_cache cache_type; /* Unsafe by default in JSON, as Firecracker's */
 	struct rate_limiter_config rate_limiter;
+	char *partuuid;		     /* drives[].partuuid: root=PARTUUID= for the root drive */
+	/* drives[].io_engine: "Sync" is the thread pool, "Async" io_uring; absent is
+	 * argon's choice (io_uring, else threads; ARGON_BLOCK_ENGINE overrides). */
+	enum block_engine io_engine;
 };
 
 #define VIRTIO_BLK_MAX_DRIVES 8

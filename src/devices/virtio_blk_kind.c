@@ -17,11 +17,19 @@ extern const struct device_kind virtio_blk_kind;
 
 #define PATCH_DRIVE_FAILED "Unable to patch the block device: " /* Firecracker's words */
 
+/* Firecracker's default cache_type is Unsafe: no flush offered (--disk keeps
+ * writeback, see blk_parse_option). */
+static void blk_config_init(void *conf)
+{
+	((struct drive_config *)conf)->cache_type = DRIVE_CACHE_UNSAFE;
+}
+
 static void blk_config_clear(void *conf)
 {
 	struct drive_config *d = conf;
 	free(d->drive_id);
 	free(d->path_on_host);
+	free(d->partuuid);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -43,6 +51,41 @@ static int take_cache_type(struct parse_ctx *ctx, const char *path, json_t *v,
 	return 0;
 }
 
+static int take_io_engine(struct parse_ctx *ctx, const char *path, json_t *v,
+			  enum block_engine *out)
+{
+	const char *s = json_string_value(v);
+	if (json_is_null(v))
+		*out = BLOCK_ENGINE_AUTO;
+	else if (s && strcmp(s, "Sync") == 0)
+		*out = BLOCK_ENGINE_THREADS;
+	else if (s && strcmp(s, "Async") == 0)
+		*out = BLOCK_ENGINE_IO_URING;
+	else
+		return config_fail(ctx, "%s: expected \"Sync\" or \"Async\"", path);
+	return 0;
+}
+
+/* A partition UUID as the kernel's root=PARTUUID= reads it: GPT's 36-character UUID
+ * or MBR's SSSSSSSS-PP, hex digits and dashes only (it goes on the command line). */
+static int take_partuuid(struct parse_ctx *ctx, const char *path, json_t *v, char **out)
+{
+	const char *s = json_string_value(v);
+	if (s && (!s[0] || strlen(s) > 36 || strspn(s, "0123456789abcdefABCDEF-") != strlen(s)))
+		return config_fail(ctx, "%s: expected a partition UUID (hex digits and dashes, "
+				   "at most 36)", path);
+	return config_take_string(ctx, path, v, out);
+}
+
+/* Firecracker's vhost-user-blk drive: argon has no vhost-user backend. */
+static int take_socket(struct parse_ctx *ctx, const char *path, json_t *v)
+{
+	if (json_is_null(v))
+		return 0;
+	return config_fail(ctx, "%s: vhost-user-blk drives are not supported (give "
+			   "path_on_host for a virtio-blk drive)", path);
+}
+
 static int take_field(struct parse_ctx *ctx, const char *p, const char *key, json_t *v,
 		      struct drive_config *d)
 {
@@ -58,9 +101,12 @@ static int take_field(struct parse_ctx *ctx, const char *p, const char *key, jso
 		return take_cache_type(ctx, p, v, &d->cache_type);
 	if (strcmp(key, "rate_limiter") == 0)
 		return config_take_rate_limiter(ctx, p, v, &d->rate_limiter);
-	if (strcmp(key, "partuuid") == 0 || strcmp(key, "io_engine") == 0) /* Firecracker's */
-		return json_is_string(v) || json_is_null(v)
-			       ? 0 : config_fail(ctx, "%s: expected a string", p);
+	if (strcmp(key, "partuuid") == 0)
+		return take_partuuid(ctx, p, v, &d->partuuid);
+	if (strcmp(key, "io_engine") == 0)
+		return take_io_engine(ctx, p, v, &d->io_engine);
+	if (strcmp(key, "socket") == 0)
+		return take_socket(ctx, p, v);
 	return config_unknown_field(ctx, p, "drive_id, path_on_host, is_read_only, "
 					    "is_root_device, cache_type, rate_limiter");
 }
@@ -83,14 +129,24 @@ static int blk_parse_json(struct parse_ctx *ctx, const char *path, json_t *obj, 
 	return 0;
 }
 
+static json_t *io_engine_json(enum block_engine e)
+{
+	return e == BLOCK_ENGINE_THREADS    ? json_string("Sync")
+	       : e == BLOCK_ENGINE_IO_URING ? json_string("Async")
+					    : json_null();
+}
+
+/* Firecracker's shape: every field, null where nothing was given. */
 static json_t *blk_to_json(const void *conf)
 {
 	const struct drive_config *d = conf;
-	return json_pack("{s:s, s:s, s:b, s:b, s:s, s:o}", "drive_id", d->drive_id, "path_on_host",
-			 d->path_on_host, "is_read_only", d->is_read_only, "is_root_device",
-			 d->is_root_device, "cache_type",
+	return json_pack("{s:s, s:s, s:b, s:b, s:s, s:o, s:o, s:o, s:n}", "drive_id", d->drive_id,
+			 "path_on_host", d->path_on_host, "is_read_only", d->is_read_only,
+			 "is_root_device", d->is_root_device, "cache_type",
 			 d->cache_type == DRIVE_CACHE_UNSAFE ? "Unsafe" : "Writeback",
-			 "rate_limiter", config_rate_limiter_json(&d->rate_limiter));
+			 "rate_limiter", config_rate_limiter_json(&d->rate_limiter), "partuuid",
+			 d->partuuid ? json_string(d->partuuid) : json_null(), "io_engine",
+			 io_engine_json(d->io_engine), "socket");
 }
 
 /* --disk PATH[,ro][,id=NAME][,cache=writeback|unsafe][,bw=N][,ops=N]; the first disk
@@ -102,6 +158,7 @@ static int blk_parse_option(void *conf, const char *arg, int index, char *err, s
 		return config_arg_fail(err, errlen, "--disk", arg, "too many disks");
 	char *copy = strdup(arg), *cursor = copy, *item;
 	int rc = 0, bad;
+	d->cache_type = DRIVE_CACHE_WRITEBACK; /* argon's own option: flushes reach the disk */
 	if (!copy || config_set_string(&d->path_on_host, config_arg_next(&cursor)))
 		rc = config_arg_fail(err, errlen, "--disk", arg, "expected PATH[,ro][,id=NAME]...");
 	while (!rc && (item = config_arg_next(&cursor))) {
@@ -133,8 +190,8 @@ static int blk_create(struct vm *vm, const void *conf)
 	return virtio_blk_create(vm, conf);
 }
 
-/* As Firecracker does: a drive marked is_root_device becomes root= unless the user
- * gave one. Drives are created in configuration order, so drive i is /dev/vd('a'+i). */
+/* As Firecracker does: a drive marked is_root_device becomes root= (root=PARTUUID= with
+ * its partuuid) unless the user gave one. Drives are created in configuration order, so drive i is /dev/vd('a'+i). */
 static void blk_kernel_args(const struct vm_config *cfg, const char *cmdline, char *out,
 			    size_t len)
 {
@@ -143,8 +200,13 @@ static void blk_kernel_args(const struct vm_config *cfg, const char *cmdline, ch
 	int n = config_device_count(cfg, &virtio_blk_kind);
 	for (int i = 0; i < n && i < 26; i++) {
 		const struct drive_config *d = config_device_nth(cfg, &virtio_blk_kind, i);
+		size_t used = strlen(out);
+		if (d->is_root_device && d->partuuid) {
+			snprintf(out + used, len - used, " root=PARTUUID=%s %s", d->partuuid,
+				 d->is_read_only ? "ro" : "rw");
+			return;
+		}
 		if (d->is_root_device) {
-			size_t used = strlen(out);
 			snprintf(out + used, len - used, " root=/dev/vd%c %s", 'a' + i,
 				 d->is_read_only ? "ro" : "rw");
 			return;
@@ -278,6 +340,7 @@ const struct device_kind virtio_blk_kind = {
 	.plural = "drives",
 	.noun = "drive",
 	.config_size = sizeof(struct drive_config),
+	.config_init = blk_config_init,
 	.config_clear = blk_config_clear,
 	.id = blk_id,
 	.parse_json = blk_parse_json,

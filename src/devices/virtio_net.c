@@ -41,7 +41,7 @@ _Static_assert(sizeof(struct virtio_net_hdr) == TAP_VNET_HDR_LEN, "virtio_net_hd
 #define NET_TX_BUDGET 256 /* frames per wakeup, so one busy guest cannot starve the loop */
 #define NET_RX_BUDGET 256
 #define NET_IOV_MAX 1024 /* UIO_MAXIOV */
-#define NET_CONFIG_SIZE 10 /* mac, status, max_virtqueue_pairs (5.1.4) */
+#define NET_CONFIG_SIZE 12 /* mac, status, max_virtqueue_pairs, mtu (5.1.4) */
 #define VIRTIO_NET_S_LINK_UP 1
 
 /* A rate limiter and the one-shot timer that wakes the blocked direction. */
@@ -73,6 +73,7 @@ struct virtio_net {
 	struct tap tap;
 	char id[64]; /* iface_id, for logs */
 	uint8_t mac[6];
+	uint16_t mtu; /* offered with VIRTIO_NET_F_MTU when not 0 */
 	bool active;	  /* DRIVER_OK seen and not reset since */
 	bool mergeable;	  /* VIRTIO_NET_F_MRG_RXBUF negotiated */
 	unsigned offloads; /* TAP_OFFLOAD_*: what the driver takes on receive, and the tap makes */
@@ -532,13 +533,15 @@ static uint64_t net_features(struct virtio_device *dev)
 		VIRTIO_NET_F_GUEST_TSO4, VIRTIO_NET_F_GUEST_TSO6, VIRTIO_NET_F_HOST_TSO4,
 		VIRTIO_NET_F_HOST_TSO6,	 VIRTIO_NET_F_MRG_RXBUF,  VIRTIO_NET_F_STATUS,
 	};
-	uint64_t f = 0;
+	const struct virtio_net *net = dev->backend;
+	uint64_t f = net->mtu ? 1ULL << VIRTIO_NET_F_MTU : 0; /* only when one was given */
 	for (size_t i = 0; i < ARRAY_SIZE(bits); i++)
 		f |= 1ULL << bits[i];
 	return f;
 }
 
-/* 5.1.4: mac, status (link always up), max_virtqueue_pairs. */
+/* 5.1.4: mac, status (link always up), max_virtqueue_pairs, mtu (read by the driver
+ * only with VIRTIO_NET_F_MTU). */
 static void net_read_config(struct virtio_device *dev, uint32_t offset, uint8_t *data,
 			    uint32_t len)
 {
@@ -548,6 +551,7 @@ static void net_read_config(struct virtio_device *dev, uint32_t offset, uint8_t 
 	memcpy(cfg, net->mac, 6);
 	memcpy(cfg + 6, &status, 2);
 	memcpy(cfg + 8, &pairs, 2);
+	memcpy(cfg + 10, &net->mtu, 2);
 	memcpy(data, cfg + offset, len); /* the transport checked offset + len */
 }
 
@@ -683,6 +687,7 @@ int virtio_net_backend_new(const struct net_config *cfg, const struct tap *tap,
 	if (!net)
 		return -ENOMEM;
 	net->tap = *tap;
+	net->mtu = cfg->mtu;
 	net->rx_limit.timer_fd = net->tx_limit.timer_fd = -1;
 	int err = net_set_identity(net, cfg);
 	if (!err)
@@ -756,7 +761,10 @@ static int open_tap(const struct net_config *cfg, struct tap *tap)
 			  cfg->iface_id ? cfg->iface_id : "(unnamed)");
 		return -EINVAL;
 	}
-	return tap_open(tap, cfg->host_dev_name);
+	int err = tap_open(tap, cfg->host_dev_name);
+	if (!err && cfg->mtu && (err = tap_set_mtu(tap, cfg->mtu)))
+		tap_close(tap);
+	return err;
 }
 
 int virtio_net_create(struct vm *vm, const struct net_config *cfg)

@@ -19,6 +19,7 @@ struct net_config {
 	int tap_fd;	      /* an already open tap, or -1 */
 	uint8_t guest_mac[6];
 	bool has_guest_mac;   /* else the device derives one */
+	uint16_t mtu;	      /* network-interfaces[].mtu, 68..65535; 0: none given */
 	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
 };
 
@@ -31,6 +32,7 @@ int virtio_net_create(struct vm *vm, const struct net_config *cfg);
 /* virtio 1.2, 5.1.3: the feature bits argon offers. */
 #define VIRTIO_NET_F_CSUM 0
 #define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MTU 3
 #define VIRTIO_NET_F_MAC 5
 #define VIRTIO_NET_F_GUEST_TSO4 7
 #define VIRTIO_NET_F_GUEST_TSO6 8

@@ -1,16 +1,20 @@
 /* virtio-net as the rest of the VMM sees it: Firecracker's network-interfaces[]
  * entries, the --net option, PUT and PATCH /network-interfaces/{id}, and the network
  * metrics. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "devices/device_kind.h"
+#include "devices/tap.h"
 #include "devices/virtio_net.h"
 #include "vmm/config.h"
 #include "vmm/config_args.h"
 #include "vmm/config_json.h"
 #include "vmm/metrics.h"
+
+extern const struct device_kind virtio_net_kind;
 
 static void net_config_init(void *conf)
 {
@@ -33,11 +37,25 @@ static const char *net_id(const void *conf)
 
 static int take_mac(struct parse_ctx *ctx, const char *path, json_t *v, struct net_config *n)
 {
+	if (json_is_null(v)) { /* Firecracker's: none given, the device derives one */
+		n->has_guest_mac = false;
+		return 0;
+	}
 	if (config_parse_mac(json_string_value(v), n->guest_mac))
 		return config_fail(ctx, "%s: expected a MAC address like \"AA:FC:00:00:00:01\"", path);
 	if (n->guest_mac[0] & 1)
 		return config_fail(ctx, "%s: a multicast address cannot be a guest's MAC", path);
 	n->has_guest_mac = true;
+	return 0;
+}
+
+/* Firecracker's bounds (its swagger: 68..65535); null is none. */
+static int take_mtu(struct parse_ctx *ctx, const char *path, json_t *v, struct net_config *n)
+{
+	uint64_t mtu = 0;
+	if (!json_is_null(v) && config_take_uint(ctx, path, v, 68, 65535, &mtu))
+		return -1;
+	n->mtu = (uint16_t)mtu;
 	return 0;
 }
 
@@ -50,6 +68,8 @@ static int take_field(struct parse_ctx *ctx, const char *p, const char *key, jso
 		return config_take_string(ctx, p, v, &n->host_dev_name);
 	if (strcmp(key, "guest_mac") == 0)
 		return take_mac(ctx, p, v, n);
+	if (strcmp(key, "mtu") == 0)
+		return take_mtu(ctx, p, v, n);
 	if (strcmp(key, "rx_rate_limiter") == 0)
 		return config_take_rate_limiter(ctx, p, v, &n->rx_rate_limiter);
 	if (strcmp(key, "tx_rate_limiter") == 0)
@@ -76,24 +96,23 @@ static int net_parse_json(struct parse_ctx *ctx, const char *path, json_t *obj, 
 	return 0;
 }
 
+static void mac_text(const uint8_t m[6], char out[18])
+{
+	snprintf(out, 18, "%02X:%02X:%02X:%02X:%02X:%02X", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+/* Firecracker's shape: guest_mac and mtu null when not given. */
 static json_t *net_to_json(const void *conf)
 {
 	const struct net_config *n = conf;
-	json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "iface_id", n->iface_id, "host_dev_name",
-			      n->host_dev_name, "rx_rate_limiter",
-			      config_rate_limiter_json(&n->rx_rate_limiter), "tx_rate_limiter",
-			      config_rate_limiter_json(&n->tx_rate_limiter));
-	if (o && n->has_guest_mac) {
-		char mac[18];
-		const uint8_t *m = n->guest_mac;
-		snprintf(mac, sizeof(mac), "%02X:%02X:%02X:%02X:%02X:%02X", m[0], m[1], m[2], m[3],
-			 m[4], m[5]);
-		if (json_object_set_new(o, "guest_mac", json_string(mac))) {
-			json_decref(o);
-			return NULL;
-		}
-	}
-	return o;
+	char mac[18];
+	mac_text(n->guest_mac, mac);
+	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "iface_id", n->iface_id,
+			 "host_dev_name", n->host_dev_name, "guest_mac",
+			 n->has_guest_mac ? json_string(mac) : json_null(), "mtu",
+			 n->mtu ? json_integer(n->mtu) : json_null(), "rx_rate_limiter",
+			 config_rate_limiter_json(&n->rx_rate_limiter), "tx_rate_limiter",
+			 config_rate_limiter_json(&n->tx_rate_limiter));
 }
 
 /* --net tap=NAME[,mac=MAC][,id=NAME][,bw=N][,ops=N]: one rate for both directions; an
@@ -146,13 +165,38 @@ static bool tap_name_ok(const char *s)
 	return len > 0 && len < 16 && strcmp(s, ".") && strcmp(s, "..") && !strpbrk(s, "/: \t\n");
 }
 
+/* What Firecracker refuses at PUT time because it opens the tap then: a guest MAC
+ * another interface has, a tap another interface names, a tap another process holds. */
+static int check_others(struct device_request *rq, const struct net_config *n)
+{
+	int count = config_device_count(rq->cfg, &virtio_net_kind);
+	for (int i = 0; i < count; i++) {
+		const struct net_config *o = config_device_nth(rq->cfg, &virtio_net_kind, i);
+		if (strcmp(o->iface_id, n->iface_id) == 0)
+			continue; /* the one this PUT replaces */
+		char mac[18];
+		mac_text(n->guest_mac, mac);
+		if (n->has_guest_mac && o->has_guest_mac && !memcmp(o->guest_mac, n->guest_mac, 6))
+			return rq->fail(rq, "The MAC address is already in use: %s (network "
+					"interface '%s')", mac, o->iface_id);
+		if (strcmp(o->host_dev_name, n->host_dev_name) == 0)
+			return rq->fail(rq, "Could not create the network device: tap '%s' is in "
+					"use by network interface '%s'", n->host_dev_name,
+					o->iface_id);
+	}
+	if (tap_check_free(n->host_dev_name) == -EBUSY)
+		return rq->fail(rq, "Could not create the network device: tap '%s' is in use "
+				"(busy: another process has it open)", n->host_dev_name);
+	return 0;
+}
+
 static int net_check_put(struct device_request *rq, const void *conf)
 {
 	const struct net_config *n = conf;
 	if (!tap_name_ok(n->host_dev_name))
 		return rq->fail(rq, "%s.host_dev_name: '%s' is not a valid interface name (1 to "
 				"15 characters, no '/', ':' or spaces)", rq->path, n->host_dev_name);
-	return 0;
+	return check_others(rq, n);
 }
 
 /* Firecracker's PATCH /network-interfaces/{id}: new rx and/or tx rate limiters. */

@@ -12,6 +12,7 @@ struct virtio_device;
 struct vsock_config {
 	uint32_t guest_cid; /* >= 3 */
 	char *uds_path;
+	bool vsock_id_given; /* Firecracker's deprecated vsock_id: warned about, not kept */
 };
 
 /* Creates the backend (the listening socket at uds_path) and adds the device to vm.

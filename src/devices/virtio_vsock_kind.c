@@ -29,8 +29,11 @@ static int take_field(struct parse_ctx *ctx, const char *p, const char *key, jso
 	}
 	if (strcmp(key, "uds_path") == 0)
 		return config_take_string(ctx, p, v, &vs->uds_path);
-	if (strcmp(key, "vsock_id") == 0) /* Firecracker's; argon has one vsock */
-		return json_is_string(v) ? 0 : config_fail(ctx, "%s: expected a string", p);
+	if (strcmp(key, "vsock_id") == 0) { /* deprecated by Firecracker; argon has one vsock */
+		vs->vsock_id_given = json_is_string(v);
+		return json_is_string(v) || json_is_null(v)
+			       ? 0 : config_fail(ctx, "%s: expected a string", p);
+	}
 	return config_unknown_field(ctx, p, "guest_cid, uds_path");
 }
 
@@ -84,6 +87,13 @@ static int vsock_parse_option(void *conf, const char *arg, int index, char *err,
 static int vsock_create(struct vm *vm, const void *conf)
 {
 	return virtio_vsock_create(vm, conf);
+}
+
+/* Firecracker's words when vsock_id comes in a PUT (and its Deprecation header). */
+static const char *vsock_deprecation(const void *conf)
+{
+	const struct vsock_config *vs = conf;
+	return vs->vsock_id_given ? "PUT /vsock: vsock_id field is deprecated." : NULL;
 }
 
 static int vsock_check_put(struct device_request *rq, const void *conf)
@@ -147,6 +157,7 @@ const struct device_kind virtio_vsock_kind = {
 	.parse_option = vsock_parse_option,
 	.create = vsock_create,
 	.check_put = vsock_check_put,
+	.deprecation = vsock_deprecation,
 	.families = vsock_families,
 	.nfamilies = sizeof(vsock_families) / sizeof(vsock_families[0]),
 	.stats = vsock_stats,

@@ -109,6 +109,74 @@ int config_parse_boot_source(struct parse_ctx *ctx, json_t *obj, struct vm_confi
 	return 0;
 }
 
+/* Firecracker's names for machine-config.huge_pages. */
+static const char *const huge_page_names[] = {
+	[GUEST_MEM_PAGES_4K] = "None",
+	[GUEST_MEM_PAGES_THP] = "Transparent",
+	[GUEST_MEM_PAGES_HUGETLB_2M] = "2M",
+};
+
+const char *config_huge_pages_name(enum guest_mem_pages pages)
+{
+	return huge_page_names[pages];
+}
+
+static int take_huge_pages(struct parse_ctx *ctx, const char *path, json_t *value,
+			   enum guest_mem_pages *out)
+{
+	const char *s = json_string_value(value);
+	for (size_t i = 0; s && i < sizeof(huge_page_names) / sizeof(huge_page_names[0]); i++) {
+		if (strcmp(s, huge_page_names[i]) == 0) {
+			*out = (enum guest_mem_pages)i;
+			return 0;
+		}
+	}
+	return config_fail(ctx, "%s: expected \"None\", \"Transparent\" or \"2M\"", path);
+}
+
+static int take_machine_field(struct parse_ctx *ctx, const char *path, const char *key,
+			      json_t *value, struct vm_config *cfg)
+{
+	uint64_t v = 0;
+	int err;
+	if (strcmp(key, "vcpu_count") == 0) {
+		err = config_take_uint(ctx, path, value, 1, VM_MAX_VCPUS, &v);
+		cfg->vcpus = err ? cfg->vcpus : (int)v;
+	} else if (strcmp(key, "mem_size_mib") == 0) {
+		err = config_take_uint(ctx, path, value, VM_MIN_MEM_MIB, 1ULL << 30, &v);
+		cfg->mem_mib = err ? cfg->mem_mib : v;
+	} else if (strcmp(key, "smt") == 0) {
+		err = config_take_bool(ctx, path, value, &cfg->smt);
+	} else if (strcmp(key, "track_dirty_pages") == 0) {
+		err = config_take_bool(ctx, path, value, &cfg->track_dirty_pages);
+	} else if (strcmp(key, "huge_pages") == 0) {
+		err = take_huge_pages(ctx, path, value, &cfg->huge_pages);
+	} else if (strcmp(key, "cpu_template") == 0) {
+		err = json_is_null(value) || (json_is_string(value) &&
+					      strcmp(json_string_value(value), "None") == 0)
+			      ? 0 : config_fail(ctx, "%s: CPU templates are not supported (only "
+						"\"None\")", path);
+	} else {
+		err = config_fail(ctx, "%s: unknown field (expected vcpu_count, mem_size_mib)",
+				  path);
+	}
+	return err;
+}
+
+/* Firecracker's rules between the fields: with SMT, 1 or an even number of vCPUs;
+ * with huge pages, memory in whole 2 MiB pages. */
+static int check_machine(struct parse_ctx *ctx, const struct vm_config *cfg)
+{
+	if (cfg->smt && cfg->vcpus > 1 && cfg->vcpus % 2)
+		return config_fail(ctx, "machine-config.vcpu_count: %d: with smt, 1 or an even "
+					"number of vCPUs", cfg->vcpus);
+	if (cfg->huge_pages != GUEST_MEM_PAGES_4K && cfg->mem_mib % 2)
+		return config_fail(ctx, "machine-config.mem_size_mib: %llu: with huge_pages \"%s\", "
+					"a multiple of 2 MiB", (unsigned long long)cfg->mem_mib,
+				   config_huge_pages_name(cfg->huge_pages));
+	return 0;
+}
+
 int config_parse_machine_config(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg)
 {
 	const char *key;
@@ -116,25 +184,10 @@ int config_parse_machine_config(struct parse_ctx *ctx, json_t *obj, struct vm_co
 	json_object_foreach(obj, key, value) {
 		char path[96];
 		snprintf(path, sizeof(path), "machine-config.%s", key);
-		uint64_t v = 0;
-		bool ignored;
-		int err;
-		if (strcmp(key, "vcpu_count") == 0) {
-			err = config_take_uint(ctx, path, value, 1, VM_MAX_VCPUS, &v);
-			cfg->vcpus = err ? cfg->vcpus : (int)v;
-		} else if (strcmp(key, "mem_size_mib") == 0) {
-			err = config_take_uint(ctx, path, value, VM_MIN_MEM_MIB, 1ULL << 30, &v);
-			cfg->mem_mib = err ? cfg->mem_mib : v;
-		} else if (strcmp(key, "smt") == 0 || strcmp(key, "track_dirty_pages") == 0) {
-			err = config_take_bool(ctx, path, value, &ignored); /* Firecracker's; accepted */
-		} else {
-			err = config_fail(ctx, "%s: unknown field (expected vcpu_count, mem_size_mib)",
-					  path);
-		}
-		if (err)
+		if (take_machine_field(ctx, path, key, value, cfg))
 			return -1;
 	}
-	return 0;
+	return check_machine(ctx, cfg);
 }
 
 static int parse_logger_section(struct parse_ctx *ctx, json_t *v, struct vm_config *cfg)
@@ -192,9 +245,42 @@ static int unknown_section(struct parse_ctx *ctx, const char *key)
 	return config_fail(ctx, "%s: unknown section (expected %s)", key, names);
 }
 
+/* Firecracker's sections argon has nothing for: accepted empty (null, or [] for an
+ * array), as Firecracker's own GET /vm/config and vm_config.json write them, and
+ * refused by name when they ask for something. */
+static const struct {
+	const char *name;
+	bool is_array;
+	const char *what;
+} absent_sections[] = {
+	{ "cpu-config", false, "custom CPU templates are" },
+	{ "mmds-config", false, "the microVM metadata service (MMDS) is" },
+	{ "pmem", true, "virtio-pmem devices are" },
+	{ "memory-hotplug", false, "memory hot-plug is" },
+};
+
+/* 1 when key is one of them (0 or -1 in *err), 0 when it is not. */
+static int absent_section(struct parse_ctx *ctx, const char *key, json_t *value, int *err)
+{
+	for (size_t i = 0; i < NSECTIONS(absent_sections); i++) {
+		if (strcmp(absent_sections[i].name, key) != 0)
+			continue;
+		bool empty = json_is_null(value) ||
+			     (absent_sections[i].is_array && json_is_array(value) &&
+			      json_array_size(value) == 0);
+		*err = empty ? 0 : config_fail(ctx, "%s: %s not supported", key,
+					       absent_sections[i].what);
+		return 1;
+	}
+	return 0;
+}
+
 int config_parse_section(struct parse_ctx *ctx, const char *key, json_t *value,
 			 struct vm_config *cfg)
 {
+	int absent_err;
+	if (absent_section(ctx, key, value, &absent_err))
+		return absent_err;
 	const struct section *s = find_section(machine_sections, NSECTIONS(machine_sections), key);
 	if (!s)
 		s = find_section(observe_sections, NSECTIONS(observe_sections), key);

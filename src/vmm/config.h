@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/memory.h"
+
 #define CONFIG_DEFAULT_VCPUS 1
 #define CONFIG_DEFAULT_MEM_MIB 128
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=1"
@@ -38,6 +40,7 @@ struct logger_config {
 struct metrics_config {
 	char *metrics_path; /* NULL: no metrics file (GET /metrics still answers) */
 	uint32_t period_ms;
+	bool emit_id; /* Firecracker's: each line carries the instance's "id" (--id) */
 };
 
 struct vm_config {
@@ -46,6 +49,9 @@ struct vm_config {
 	char *cmdline;	    /* boot-source.boot_args */
 	int vcpus;	    /* machine-config.vcpu_count */
 	uint64_t mem_mib;   /* machine-config.mem_size_mib */
+	bool smt;	    /* machine-config.smt: two threads per core (host with SMT only) */
+	bool track_dirty_pages;	    /* machine-config.track_dirty_pages */
+	enum guest_mem_pages huge_pages; /* machine-config.huge_pages */
 	/* Devices in the order given; created kind by kind (device_kinds.c), each kind's
 	 * in this order. */
 	struct device_config devices[CONFIG_MAX_DEVICES];

@@ -43,9 +43,9 @@ static void put_device_section(json_t *root, const struct vm_config *cfg,
 			       const struct device_kind *kind, bool *ok)
 {
 	int n = config_device_count(cfg, kind);
-	if (!kind->id_field) {
-		if (n)
-			put(root, kind->section, kind->to_json(config_device_nth(cfg, kind, 0)), ok);
+	if (!kind->id_field) { /* null when absent, as Firecracker's */
+		put(root, kind->section,
+		    n ? kind->to_json(config_device_nth(cfg, kind, 0)) : json_null(), ok);
 		return;
 	}
 	json_t *a = json_array();
@@ -72,13 +72,25 @@ static void put_sections(json_t *root, const struct vm_config *cfg, bool *ok)
 	for (int k = 0; device_kinds[k]; k++)
 		put_device_section(root, cfg, device_kinds[k], ok);
 	if (cfg->metrics.metrics_path)
-		put(root, "metrics", json_pack("{s:s, s:I}", "metrics_path", cfg->metrics.metrics_path,
-					       "period_ms", (json_int_t)cfg->metrics.period_ms), ok);
+		put(root, "metrics", json_pack("{s:s, s:I, s:b}", "metrics_path",
+					       cfg->metrics.metrics_path, "period_ms",
+					       (json_int_t)cfg->metrics.period_ms, "emit_id",
+					       cfg->metrics.emit_id), ok);
+	else
+		put(root, "metrics", json_null(), ok); /* Firecracker's null when unset */
 	put(root, "logger", json_pack("{s:o, s:s, s:b, s:b}", "log_path",
 				      string_or_null(cfg->logger.log_path), "level",
 				      level_name(cfg->logger.level), "show_level",
 				      cfg->logger.show_level, "show_log_origin",
 				      cfg->logger.show_log_origin), ok);
+}
+
+json_t *config_machine_json(const struct vm_config *cfg)
+{
+	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", cfg->vcpus, "mem_size_mib",
+			 (json_int_t)cfg->mem_mib, "smt", cfg->smt, "track_dirty_pages",
+			 cfg->track_dirty_pages, "huge_pages",
+			 config_huge_pages_name(cfg->huge_pages));
 }
 
 void *config_to_json(const struct vm_config *cfg)
@@ -91,10 +103,13 @@ void *config_to_json(const struct vm_config *cfg)
 					   string_or_null(cfg->kernel_path), "initrd_path",
 					   string_or_null(cfg->initrd_path), "boot_args",
 					   string_or_null(cfg->cmdline)), &ok);
-	put(root, "machine-config", json_pack("{s:i, s:I, s:b, s:b}", "vcpu_count", cfg->vcpus,
-					      "mem_size_mib", (json_int_t)cfg->mem_mib, "smt", 0,
-					      "track_dirty_pages", 0), &ok);
+	put(root, "machine-config", config_machine_json(cfg), &ok);
 	put_sections(root, cfg, &ok);
+	/* Firecracker's sections argon has nothing for (config.c), empty as it writes them. */
+	put(root, "cpu-config", json_null(), &ok);
+	put(root, "mmds-config", json_null(), &ok);
+	put(root, "pmem", json_array(), &ok);
+	put(root, "memory-hotplug", json_null(), &ok);
 	if (!ok) {
 		json_decref(root);
 		return NULL;

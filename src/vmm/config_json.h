@@ -34,6 +34,11 @@ int config_parse_section(struct parse_ctx *ctx, const char *key, json_t *value,
 			 struct vm_config *cfg);
 int config_parse_boot_source(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg);
 int config_parse_machine_config(struct parse_ctx *ctx, json_t *obj, struct vm_config *cfg);
+/* machine-config as GET /machine-config and GET /vm/config show it, Firecracker's shape:
+ * vcpu_count, mem_size_mib, smt, track_dirty_pages, huge_pages. */
+json_t *config_machine_json(const struct vm_config *cfg);
+/* "None", "Transparent", "2M" */
+const char *config_huge_pages_name(enum guest_mem_pages pages);
 
 /* A device kind's section (devices/device_kind.h): an array of entries for a kind with
  * ids, else the object of its one device, read over what is there. */

@@ -80,6 +80,8 @@ int config_parse_metrics(struct parse_ctx *ctx, json_t *obj, struct metrics_conf
 		} else if (strcmp(key, "period_ms") == 0) {
 			err = config_take_uint(ctx, p, v, 100, 3600000, &ms);
 			m->period_ms = err ? m->period_ms : (uint32_t)ms;
+		} else if (strcmp(key, "emit_id") == 0) {
+			err = config_take_bool(ctx, p, v, &m->emit_id);
 		} else {
 			err = config_fail(ctx, "%s: unknown field (expected metrics_path, period_ms)", p);
 		}

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -10,6 +11,10 @@
 
 #include "arch/x86/layout.h"
 #include "common/util.h"
+
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB (21U << 26) /* linux/memfd.h: log2(2 MiB) << MFD_HUGE_SHIFT */
+#endif
 
 /* RAM fills [0, hole start) first; whatever is left goes above 4 GiB. */
 static void layout_regions(struct guest_mem *mem, uint64_t ram_size)
@@ -27,11 +32,14 @@ static void layout_regions(struct guest_mem *mem, uint64_t ram_size)
 	mem->ram_size = ram_size;
 }
 
-static int map_regions(struct guest_mem *mem, int fd, bool private)
+/* reserve: hugetlbfs pages are taken from the pool when mapped, so a host short of
+ * them fails here (ENOMEM) rather than with SIGBUS when the guest first touches one. */
+static int map_regions_as(struct guest_mem *mem, int fd, bool private, bool reserve)
 {
 	int flags = fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS : private ? MAP_PRIVATE : MAP_SHARED;
 	/* MAP_NORESERVE: guest memory is committed as the guest touches it, like any VMM. */
-	void *p = mmap(NULL, mem->ram_size, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE, fd, 0);
+	flags |= reserve ? 0 : MAP_NORESERVE;
+	void *p = mmap(NULL, mem->ram_size, PROT_READ | PROT_WRITE, flags, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	mem->mapping = p;
@@ -44,14 +52,34 @@ static int map_regions(struct guest_mem *mem, int fd, bool private)
 	return 0;
 }
 
-int guest_mem_create(struct guest_mem *mem, uint64_t ram_size)
+static int map_regions(struct guest_mem *mem, int fd, bool private)
 {
+	return map_regions_as(mem, fd, private, false);
+}
+
+/* Anonymous memory the kernel may back with transparent huge pages (the THP setting
+ * "madvise" or "always"); the snapshot writer and the balloon handle memfd-less RAM. */
+static int create_thp(struct guest_mem *mem)
+{
+	int err = map_regions(mem, -1, false);
+	if (!err && madvise(mem->mapping, mem->ram_size, MADV_HUGEPAGE) < 0) {
+		err = -errno;
+		guest_mem_destroy(mem);
+	}
+	return err;
+}
+
+int guest_mem_create_pages(struct guest_mem *mem, uint64_t ram_size, enum guest_mem_pages pages)
+{
+	bool huge = pages == GUEST_MEM_PAGES_HUGETLB_2M;
 	memset(mem, 0, sizeof(*mem));
 	mem->memfd = mem->file_fd = -1;
-	if (ram_size == 0 || ram_size % 4096)
+	if (ram_size == 0 || ram_size % (huge ? GUEST_MEM_HUGE_PAGE : 4096))
 		return -EINVAL;
 	layout_regions(mem, ram_size);
-	int fd = memfd_create("argon-guest-ram", MFD_CLOEXEC);
+	if (pages == GUEST_MEM_PAGES_THP)
+		return create_thp(mem);
+	int fd = memfd_create("argon-guest-ram", MFD_CLOEXEC | (huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
 	if (fd < 0)
 		return -errno;
 	if (ftruncate(fd, (off_t)ram_size) < 0) {
@@ -59,13 +87,37 @@ int guest_mem_create(struct guest_mem *mem, uint64_t ram_size)
 		close(fd);
 		return err;
 	}
-	int err = map_regions(mem, fd, false);
+	int err = map_regions_as(mem, fd, false, huge);
 	if (err) {
 		close(fd);
 		return err;
 	}
 	mem->memfd = fd;
 	return 0;
+}
+
+int guest_mem_create(struct guest_mem *mem, uint64_t ram_size)
+{
+	return guest_mem_create_pages(mem, ram_size, GUEST_MEM_PAGES_4K);
+}
+
+long guest_mem_huge_pages_free(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	if (!f)
+		return -errno;
+	char line[128];
+	long free_pages = -ENOENT, size_kb = 0, v;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "HugePages_Free: %ld", &v) == 1)
+			free_pages = v;
+		else if (sscanf(line, "Hugepagesize: %ld kB", &v) == 1)
+			size_kb = v;
+	}
+	fclose(f);
+	if (free_pages >= 0 && size_kb != (long)(GUEST_MEM_HUGE_PAGE >> 10))
+		return -EOPNOTSUPP; /* another default size: count 2 MiB pages in sysfs instead */
+	return free_pages;
 }
 
 int guest_mem_create_anon(struct guest_mem *mem, uint64_t ram_size)

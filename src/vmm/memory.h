@@ -9,6 +9,15 @@
 
 #define GUEST_MEM_MAX_REGIONS 2
 
+/* What backs guest RAM: Firecracker's machine-config.huge_pages ("None",
+ * "Transparent", "2M"). */
+enum guest_mem_pages {
+	GUEST_MEM_PAGES_4K,	     /* a memfd of ordinary pages */
+	GUEST_MEM_PAGES_THP,	     /* anonymous memory, madvise(MADV_HUGEPAGE) */
+	GUEST_MEM_PAGES_HUGETLB_2M, /* a memfd of 2 MiB hugetlbfs pages, reserved at map */
+};
+#define GUEST_MEM_HUGE_PAGE (2ULL << 20)
+
 struct guest_mem_region {
 	uint64_t gpa;  /* first guest-physical address */
 	uint64_t size; /* bytes */
@@ -30,6 +39,14 @@ struct guest_mem {
 /* Lays out ram_size bytes around the MMIO hole (see arch/x86/layout.h), backed by a
  * memfd. Returns 0 or -errno (-ENOMEM when the host cannot map that much). */
 int guest_mem_create(struct guest_mem *mem, uint64_t ram_size);
+/* The same backed as pages says. THP: anonymous memory advised MADV_HUGEPAGE (no
+ * memfd). 2M: ram_size must be a multiple of 2 MiB, and every huge page is reserved
+ * when mapped: -ENOMEM when the host has too few free (see guest_mem_huge_pages_free).
+ * Returns 0 or -errno. */
+int guest_mem_create_pages(struct guest_mem *mem, uint64_t ram_size, enum guest_mem_pages pages);
+/* Free 2 MiB huge pages on the host (/proc/meminfo HugePages_Free when Hugepagesize
+ * is 2048 kB), or -errno. */
+long guest_mem_huge_pages_free(void);
 /* Same layout over anonymous memory; for tests that need no KVM. */
 int guest_mem_create_anon(struct guest_mem *mem, uint64_t ram_size);
 /* Same layout over a snapshot's memory file (the regions one after the other, as

@@ -442,6 +442,8 @@ char *metrics_json(struct vmm *v)
 	json_t *root = json_pack("{s:I}", "utc_timestamp_ms",
 				 (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
 	int err = !root || set.failed;
+	if (!err && v->cfg.metrics.emit_id) /* Firecracker's metrics.emit_id */
+		err = json_object_set_new(root, "id", json_string(v->id));
 	for (size_t i = 0; i < set.n && !err; i++)
 		err = json_sample(root, &set.s[i]);
 	free(set.s);

@@ -50,8 +50,8 @@ static int setup_cpuid(struct vcpu *vcpu)
 		goto out;
 	}
 	int tsc_khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
-	err = cpuid_configure(cpuid, CPUID_MAX_ENTRIES, vcpu->index, vm->nvcpus,
-			      tsc_khz > 0 ? (uint32_t)tsc_khz : 0);
+	err = cpuid_configure_smt(cpuid, CPUID_MAX_ENTRIES, vcpu->index, vm->nvcpus, vm->opts.smt,
+				  tsc_khz > 0 ? (uint32_t)tsc_khz : 0);
 	if (err) {
 		log_error("CPUID for vCPU %d of %d: %s", vcpu->index, vm->nvcpus, strerror(-err));
 		goto out;

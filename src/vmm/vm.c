@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -82,6 +83,51 @@ static int check_vcpu_count(struct vm *vm, int nvcpus)
 	return 0;
 }
 
+/* The first line of a small sysfs or procfs file into buf; false when unreadable. */
+static bool read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	bool ok = f && fgets(buf, (int)len, f);
+	if (f)
+		fclose(f);
+	return ok;
+}
+
+/* Whether the host can give what opts ask: SMT that is there, transparent huge pages
+ * not turned off, enough free 2 MiB pages. Firecracker refuses SMT where the host has
+ * none; argon also refuses a huge-page setting the host would silently ignore. */
+int vm_options_check_host(const struct vm_options *o, uint64_t ram_mib, char *err, size_t len)
+{
+	char line[128] = "";
+	if (o->smt && (!read_line("/sys/devices/system/cpu/smt/active", line, sizeof(line)) ||
+		       line[0] != '1'))
+		return snprintf(err, len, "machine-config.smt: this host has no simultaneous "
+				"multithreading (/sys/devices/system/cpu/smt/active is not 1)"), -1;
+	if (o->pages == GUEST_MEM_PAGES_THP &&
+	    (!read_line("/sys/kernel/mm/transparent_hugepage/enabled", line, sizeof(line)) ||
+	     strstr(line, "[never]")))
+		return snprintf(err, len, "machine-config.huge_pages: \"Transparent\": transparent "
+				"huge pages are off on this host (/sys/kernel/mm/"
+				"transparent_hugepage/enabled is never)"), -1;
+	long free_pages = o->pages == GUEST_MEM_PAGES_HUGETLB_2M ? guest_mem_huge_pages_free() : 0;
+	if (o->pages == GUEST_MEM_PAGES_HUGETLB_2M && (free_pages < 0 || (uint64_t)free_pages < ram_mib / 2))
+		return snprintf(err, len, "machine-config.huge_pages: \"2M\": %llu MiB needs %llu "
+				"free 2 MiB huge pages, this host has %ld (HugePages_Free in "
+				"/proc/meminfo; reserve them in /proc/sys/vm/nr_hugepages)",
+				(unsigned long long)ram_mib, (unsigned long long)ram_mib / 2,
+				free_pages < 0 ? 0 : free_pages), -1;
+	return 0;
+}
+
+static int check_options(const struct vm *vm, uint64_t ram_size)
+{
+	char err[256];
+	if (vm_options_check_host(&vm->opts, ram_size >> 20, err, sizeof(err)) == 0)
+		return 0;
+	log_error("%s", err);
+	return -EXIT_HOST_RESOURCE;
+}
+
 static int create_vm_fd(struct vm *vm)
 {
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
@@ -138,6 +184,9 @@ static int register_slots(struct vm *vm)
 			.guest_phys_addr = r->gpa,
 			.memory_size = r->size,
 			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
+			/* machine-config.track_dirty_pages: KVM_GET_DIRTY_LOG then answers
+			 * for diff snapshots and migration. */
+			.flags = vm->opts.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 		};
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
 			log_error("KVM_SET_USER_MEMORY_REGION slot %d (%llu MiB at 0x%llx): %s", i,
@@ -149,21 +198,32 @@ static int register_slots(struct vm *vm)
 	return 0;
 }
 
+static void log_memory_error(const struct vm *vm, uint64_t ram_size, int err)
+{
+	unsigned long long mib = ram_size >> 20;
+	long free_pages = guest_mem_huge_pages_free();
+	if (vm->opts.pages == GUEST_MEM_PAGES_HUGETLB_2M && err == -ENOMEM)
+		log_error("guest memory of %llu MiB in 2 MiB huge pages: the host has %ld free, the "
+			  "guest needs %llu (reserve more in /proc/sys/vm/nr_hugepages)", mib,
+			  free_pages < 0 ? 0 : free_pages, mib / 2);
+	else
+		log_error("guest memory of %llu MiB: %s", mib, strerror(-err));
+}
+
 /* Fresh memory (mem_fd < 0: a memfd of ram_size bytes) or a snapshot's memory file
  * mapped private. */
 static int map_memory(struct vm *vm, uint64_t ram_size, int mem_fd)
 {
 	int status = check_memory_size(ram_size >> 20);
 	int err = status ? 0
-			 : mem_fd < 0 ? guest_mem_create(&vm->mem, ram_size)
+			 : mem_fd < 0 ? guest_mem_create_pages(&vm->mem, ram_size, vm->opts.pages)
 				      : guest_mem_create_private(&vm->mem, ram_size, mem_fd);
 	if ((status || err) && mem_fd >= 0)
 		close(mem_fd); /* not taken by the guest memory */
 	if (status)
 		return status;
 	if (err) {
-		log_error("guest memory of %llu MiB: %s", (unsigned long long)(ram_size >> 20),
-			  strerror(-err));
+		log_memory_error(vm, ram_size, err);
 		return -EXIT_HOST_RESOURCE;
 	}
 	return register_slots(vm);
@@ -213,9 +273,12 @@ static uint64_t poll_max_ns(void)
 	return us * 1000;
 }
 
-static int create(struct vm *vm, int nvcpus, uint64_t ram_size, int mem_fd)
+static int create(struct vm *vm, int nvcpus, uint64_t ram_size, int mem_fd,
+		  const struct vm_options *opts)
 {
 	memset(vm, 0, sizeof(*vm));
+	if (opts)
+		vm->opts = *opts;
 	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
 	vm->mem.memfd = vm->mem.file_fd = -1;
 	vm->nvcpus = nvcpus;
@@ -234,6 +297,8 @@ static int create(struct vm *vm, int nvcpus, uint64_t ram_size, int mem_fd)
 	int err = open_kvm(vm);
 	if (!err)
 		err = check_vcpu_count(vm, nvcpus);
+	if (!err && mem_fd < 0)
+		err = check_options(vm, ram_size);
 	if (!err)
 		err = create_vm_fd(vm);
 	if (!err)
@@ -252,12 +317,17 @@ static int create(struct vm *vm, int nvcpus, uint64_t ram_size, int mem_fd)
 
 int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib)
 {
-	return create(vm, nvcpus, ram_mib << 20, -1);
+	return create(vm, nvcpus, ram_mib << 20, -1, NULL);
+}
+
+int vm_create_with(struct vm *vm, int nvcpus, uint64_t ram_mib, const struct vm_options *opts)
+{
+	return create(vm, nvcpus, ram_mib << 20, -1, opts);
 }
 
 int vm_create_restored(struct vm *vm, int nvcpus, uint64_t ram_size, int mem_fd)
 {
-	return create(vm, nvcpus, ram_size, mem_fd);
+	return create(vm, nvcpus, ram_size, mem_fd, NULL);
 }
 
 void vm_destroy(struct vm *vm)

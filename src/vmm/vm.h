@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vmm/bus.h"
@@ -23,12 +24,21 @@ struct virtio_device;
 #define VM_MIN_MEM_MIB 16
 #define VM_MAX_VIRTIO_DEVICES 16
 
+/* Firecracker's machine-config beyond vCPUs and memory: what the guest's CPUs look
+ * like and how its memory is backed and watched. Zeroed: Firecracker's defaults. */
+struct vm_options {
+	bool smt;		  /* two hyperthreads per core in CPUID, else one */
+	bool track_dirty_pages;	  /* KVM_MEM_LOG_DIRTY_PAGES on every memory slot */
+	enum guest_mem_pages pages;
+};
+
 struct vm {
 	int kvm_fd;
 	int vm_fd;
 	int vcpu_mmap_size;
 	struct guest_mem mem;
 	int nvcpus;
+	struct vm_options opts;
 	struct vcpu *vcpus;
 	struct bus pio_bus;
 	struct bus mmio_bus;
@@ -61,9 +71,14 @@ struct vm {
  * On failure returns a negative exit status (enum exit_status) after printing one
  * clear message. */
 int vm_create(struct vm *vm, int nvcpus, uint64_t ram_mib);
+/* The same with opts (NULL: the defaults). */
+int vm_create_with(struct vm *vm, int nvcpus, uint64_t ram_mib, const struct vm_options *opts);
 /* The same for a snapshot's VM: ram_size bytes from mem_fd, the snapshot's memory
  * file, mapped private (guest_mem_create_private; the VM owns mem_fd from here, also
  * on failure). */
+/* Whether this host can give what opts ask for ram_mib of memory: 0, or -1 with a
+ * message naming the machine-config field in err. */
+int vm_options_check_host(const struct vm_options *o, uint64_t ram_mib, char *err, size_t len);
 int vm_create_restored(struct vm *vm, int nvcpus, uint64_t ram_size, int mem_fd);
 void vm_destroy(struct vm *vm);
 

@@ -171,7 +171,9 @@ static int start_threads(struct vm *vm)
  * Returns 0 or an exit status after one message naming what was wrong. */
 static int build_vm(struct vmm *v)
 {
-	int status = -vm_create(&v->vm, v->cfg.vcpus, v->cfg.mem_mib);
+	struct vm_options opts = { .smt = v->cfg.smt, .track_dirty_pages = v->cfg.track_dirty_pages,
+				   .pages = v->cfg.huge_pages };
+	int status = -vm_create_with(&v->vm, v->cfg.vcpus, v->cfg.mem_mib, &opts);
 	v->vm_created = true;
 	v->vm.timings.process_start = v->process_start;
 	if (!status)

@@ -67,7 +67,8 @@ def test_boot_purely_through_the_api(vmm, tmp_path):
     v.api.ok("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk),
                                        "is_root_device": True, "is_read_only": False})
     assert v.api.get("/machine-config")[1] == {"vcpu_count": 2, "mem_size_mib": 256,
-                                              "smt": False, "track_dirty_pages": False}
+                                              "smt": False, "track_dirty_pages": False,
+                                              "huge_pages": "None"}
     assert v.api.put("/actions", {"action_type": "InstanceStart"}) == (204, "")
     out = v.expect(b"boot_ms:")
     assert "cpus_online: 2" in out and "memory_mib: 256" in out

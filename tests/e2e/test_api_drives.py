@@ -70,8 +70,10 @@ def throttled(v):
 
 def boot_with(v, disk):
     v.api.ok("PUT", "/boot-source", {"kernel_image_path": GUEST, "boot_args": "console=ttyS0"})
+    # Writeback: the guest's flush is offered (Firecracker's default, Unsafe, has none).
     v.api.ok("PUT", "/drives/data", {"drive_id": "data", "path_on_host": disk,
-                                     "is_root_device": False, "is_read_only": False})
+                                     "is_root_device": False, "is_read_only": False,
+                                     "cache_type": "Writeback"})
     v.api.ok("PUT", "/actions", {"action_type": "InstanceStart"})
     v.expect(b"argon> ")
 

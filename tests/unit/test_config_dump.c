@@ -81,17 +81,60 @@ static void dump_round_trips(void **state)
 	config_free(&b);
 }
 
-static void absent_sections_stay_absent(void **state)
+/* Firecracker's GET /vm/config shape: an absent object section is null, an absent
+ * array section [], and the machine has every field with its default. */
+static void absent_sections_are_null(void **state)
 {
 	struct vm_config a;
 	load(&a, "{\"boot-source\": {\"kernel_image_path\": \"/k\"}}");
 	char *s = dump(&a);
-	assert_null(strstr(s, "vsock"));
-	assert_null(strstr(s, "balloon"));
-	assert_null(strstr(s, "metrics"));
-	assert_non_null(strstr(s, "\"drives\":[]"));
+	static const char *const want[] = {
+		"\"vsock\":null", "\"balloon\":null", "\"entropy\":null", "\"metrics\":null",
+		"\"cpu-config\":null", "\"mmds-config\":null", "\"memory-hotplug\":null",
+		"\"pmem\":[]", "\"drives\":[]", "\"network-interfaces\":[]",
+		"\"initrd_path\":null",
+		"\"machine-config\":{\"huge_pages\":\"None\",\"mem_size_mib\":128,\"smt\":false,"
+		"\"track_dirty_pages\":false,\"vcpu_count\":1}",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (!strstr(s, want[i]))
+			fail_msg("%s not in %s", want[i], s);
 	free(s);
 	config_free(&a);
+}
+
+/* Each of Firecracker's fields argon now takes, read and written back. */
+static void firecracker_fields_round_trip(void **state)
+{
+	struct vm_config a, b;
+	load(&a, "{\"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": true, "
+		 "\"track_dirty_pages\": true, \"huge_pages\": \"2M\", \"cpu_template\": null},"
+		 "\"drives\": [{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r\", "
+		 "\"is_root_device\": true, \"partuuid\": \"0eaa91a0-01\", \"io_engine\": \"Async\", "
+		 "\"socket\": null}, {\"drive_id\": \"d\", \"path_on_host\": \"/d\", "
+		 "\"io_engine\": \"Sync\"}],"
+		 "\"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", "
+		 "\"mtu\": 9000}],"
+		 "\"vsock\": {\"vsock_id\": \"v\", \"guest_cid\": 3, \"uds_path\": \"/v\"},"
+		 "\"metrics\": {\"metrics_path\": \"/m\", \"emit_id\": true}}");
+	char *first = dump(&a);
+	load(&b, first);
+	char *second = dump(&b);
+	assert_string_equal(first, second);
+	assert_true(b.smt && b.track_dirty_pages && b.metrics.emit_id);
+	assert_int_equal(b.huge_pages, GUEST_MEM_PAGES_HUGETLB_2M);
+	assert_string_equal(DRIVE(&b, 0)->partuuid, "0eaa91a0-01");
+	assert_int_equal(DRIVE(&b, 0)->io_engine, BLOCK_ENGINE_IO_URING);
+	assert_int_equal(DRIVE(&b, 1)->io_engine, BLOCK_ENGINE_THREADS);
+	assert_int_equal(DRIVE(&b, 1)->cache_type, DRIVE_CACHE_UNSAFE); /* Firecracker's default */
+	assert_int_equal(NET(&b, 0)->mtu, 9000);
+	assert_non_null(strstr(first, "\"guest_mac\":null"));
+	assert_non_null(strstr(first, "\"socket\":null"));
+	assert_null(strstr(first, "vsock_id")); /* deprecated: not kept */
+	free(first);
+	free(second);
+	config_free(&a);
+	config_free(&b);
 }
 
 static void firecracker_nulls_are_accepted(void **state)
@@ -113,6 +156,34 @@ static void expect_error(const char *json, const char *message)
 	config_free(&cfg);
 }
 
+static void firecracker_fields_mistakes(void **state)
+{
+	expect_error("{\"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 128, \"smt\": "
+		     "true}}", "vm.json: machine-config.vcpu_count: 3: with smt, 1 or an even number "
+		     "of vCPUs");
+	expect_error("{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 129, "
+		     "\"huge_pages\": \"2M\"}}", "vm.json: machine-config.mem_size_mib: 129: with "
+		     "huge_pages \"2M\", a multiple of 2 MiB");
+	expect_error("{\"machine-config\": {\"huge_pages\": \"1G\"}}",
+		     "vm.json: machine-config.huge_pages: expected \"None\", \"Transparent\" or \"2M\"");
+	expect_error("{\"machine-config\": {\"cpu_template\": \"T2\"}}",
+		     "vm.json: machine-config.cpu_template: CPU templates are not supported (only "
+		     "\"None\")");
+	expect_error("{\"drives\": [{\"drive_id\": \"r\", \"socket\": \"/s\"}]}",
+		     "vm.json: drives[0].socket: vhost-user-blk drives are not supported (give "
+		     "path_on_host for a virtio-blk drive)");
+	expect_error("{\"drives\": [{\"drive_id\": \"r\", \"io_engine\": \"Fast\"}]}",
+		     "vm.json: drives[0].io_engine: expected \"Sync\" or \"Async\"");
+	expect_error("{\"drives\": [{\"drive_id\": \"r\", \"partuuid\": \"x y\"}]}",
+		     "vm.json: drives[0].partuuid: expected a partition UUID (hex digits and dashes, "
+		     "at most 36)");
+	expect_error("{\"network-interfaces\": [{\"iface_id\": \"e\", \"mtu\": 67}]}",
+		     "vm.json: network-interfaces[0].mtu: 67 is out of range, expected 68..65535");
+	expect_error("{\"pmem\": [{}]}", "vm.json: pmem: virtio-pmem devices are not supported");
+	expect_error("{\"mmds-config\": {}}",
+		     "vm.json: mmds-config: the microVM metadata service (MMDS) is not supported");
+}
+
 static void logger_and_metrics_mistakes(void **state)
 {
 	expect_error("{\"logger\": {\"level\": \"Loud\"}}",
@@ -132,7 +203,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(dump_round_trips),
-		cmocka_unit_test(absent_sections_stay_absent),
+		cmocka_unit_test(absent_sections_are_null),
+		cmocka_unit_test(firecracker_fields_round_trip),
+		cmocka_unit_test(firecracker_fields_mistakes),
 		cmocka_unit_test(firecracker_nulls_are_accepted),
 		cmocka_unit_test(logger_and_metrics_mistakes),
 	};

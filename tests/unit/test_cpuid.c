@@ -327,6 +327,21 @@ static void test_reset_msrs(void **state)
 	assert_int_equal(cpuid_reset_msrs(e, n), n);
 }
 
+/* machine-config.smt false (Firecracker's default): every vCPU a core of its own. */
+static void test_without_smt(void **state)
+{
+	struct table t;
+	intel_table(&t);
+	assert_int_equal(cpuid_configure_smt(&t.hdr, CAPACITY, 3, 4, false, TSC_KHZ), 0);
+	const struct kvm_cpuid_entry2 *smt = get(&t, 0xB, 0), *core = get(&t, 0xB, 1);
+	assert_int_equal(smt->eax, 0); /* no thread bits in the APIC id */
+	assert_int_equal(smt->ebx, 1); /* one thread per core */
+	assert_int_equal(core->ebx, 4);
+	assert_int_equal(smt->edx, 3);
+	assert_int_equal((get(&t, 4, 0)->eax >> 14) & 0xFFF, 0); /* L1 not shared */
+	assert_int_equal(get(&t, 4, 0)->eax >> 26, 3);		  /* four cores */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_no_room),
 		cmocka_unit_test(test_no_tsc_khz),
 		cmocka_unit_test(test_reset_msrs),
+		cmocka_unit_test(test_without_smt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

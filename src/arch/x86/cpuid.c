@@ -29,11 +29,12 @@ static uint32_t ceil_log2(uint32_t n)
 }
 
 /* With APIC id = index and two threads per core, thread = id bit 0 and core = the rest,
- * and ceil(log2(nvcpus)) bits address every id: 1 + ceil(log2(ceil(n/2))) equals it. */
-static struct topo topo_init(int index, int nvcpus)
+ * and ceil(log2(nvcpus)) bits address every id: 1 + ceil(log2(ceil(n/2))) equals it.
+ * Without SMT every vCPU is a core of its own. */
+static struct topo topo_init(int index, int nvcpus, bool smt)
 {
 	struct topo t = { .apic_id = (uint32_t)index, .nvcpus = (uint32_t)nvcpus };
-	t.threads_per_core = nvcpus > 1 ? 2 : 1;
+	t.threads_per_core = smt && nvcpus > 1 ? 2 : 1;
 	t.smt_shift = ceil_log2(t.threads_per_core);
 	t.pkg_shift = ceil_log2(t.nvcpus);
 	return t;
@@ -221,10 +222,16 @@ static void set_kvm_leaves(struct kvm_cpuid2 *c, uint32_t capacity, uint32_t tsc
 int cpuid_configure(struct kvm_cpuid2 *cpuid, uint32_t capacity, int index, int nvcpus,
 		    uint32_t tsc_khz)
 {
+	return cpuid_configure_smt(cpuid, capacity, index, nvcpus, true, tsc_khz);
+}
+
+int cpuid_configure_smt(struct kvm_cpuid2 *cpuid, uint32_t capacity, int index, int nvcpus,
+			bool smt, uint32_t tsc_khz)
+{
 	if (nvcpus < 1 || nvcpus > CPUID_MAX_VCPUS || index < 0 || index >= nvcpus ||
 	    cpuid->nent > capacity)
 		return -EINVAL;
-	struct topo t = topo_init(index, nvcpus);
+	struct topo t = topo_init(index, nvcpus, smt);
 	int err = set_topology(cpuid, capacity, &t);
 	set_kvm_leaves(cpuid, capacity, tsc_khz);
 	return err;

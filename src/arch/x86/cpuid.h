@@ -4,6 +4,7 @@
 #define ARGON_ARCH_X86_CPUID_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Adjusts the table KVM_GET_SUPPORTED_CPUID returned (cpuid->nent entries, room for
@@ -14,6 +15,10 @@
  * is left alone), or -ENOSPC when a topology leaf had no room. */
 int cpuid_configure(struct kvm_cpuid2 *cpuid, uint32_t capacity, int index, int nvcpus,
 		    uint32_t tsc_khz);
+/* The same with one thread per core when smt is false (Firecracker's machine-config.smt,
+ * false by default); cpuid_configure is smt true. */
+int cpuid_configure_smt(struct kvm_cpuid2 *cpuid, uint32_t capacity, int index, int nvcpus,
+			bool smt, uint32_t tsc_khz);
 
 #define CPUID_MSR_RESET_MAX 32
 
