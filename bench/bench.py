@@ -1534,6 +1534,8 @@ def main():
                    help="snapshot: guest sizes in MiB (default 128,1024)")
     p.add_argument("--snap-cpu-rounds", type=int, default=1000,
                    help="snapshot: cpu-bench rounds before and after in argon (default 1000)")
+    p.add_argument("--snap-cpu-seconds", type=float, default=8.0,
+                   help="snapshot: s of cpu-bench pairs before and after (default 8)")
     p.add_argument("--snap-qemu-rounds", type=int, default=5,
                    help="snapshot: cpu-bench rounds in QEMU after its restores (default 5)")
     p.add_argument("--snap-cpu-timeout", type=float, default=30.0,

@@ -62,10 +62,11 @@ TIMINGS_RX = re.compile(rb"timings: kvm_ready ([-\d.]+) ms, first_instruction ([
                         rb"first_byte ([-\d.]+) ms")
 CREATE_LOG_RX = re.compile(rb"\((\d+) MiB written, (\d+) MiB holes, ([\d.]+) ms\)")
 KINDS = ("argon", "qemu-shared", "qemu-stream")
-# cpu-bench before and after: pairs of (host run, guest run); the best of each side
-# (noise from the shared host only ever slows a run, so the bests converge).
-CPU_PAIRS = 7
+# cpu-bench before and after: pairs of (host run, guest run) for --snap-cpu-seconds;
+# the best of each side (noise from the shared host only ever slows a run, so the
+# bests converge).
 MIB = 1 << 20
+MAX_BANDWIDTH = 1 << 40  # bytes/s for QEMU's migrate-set-parameters: no throttle
 
 
 def log(msg):
@@ -190,6 +191,24 @@ class QMP:
 # ---------------------------------------------------------------- /proc
 
 
+def thread_cpu(pid):
+    """{thread name: CPU ns} from /proc/PID/task/*/{comm,schedstat}."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                out[comm] = out.get(comm, 0) + int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
 def cpu_ns(pid):
     """CPU time of every thread of pid so far (schedstat, ns)."""
     total = 0
@@ -203,6 +222,21 @@ def cpu_ns(pid):
     except OSError:
         return None
     return total
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_ns(pid):
+    """utime+stime+cutime+cstime of /proc/PID/stat (ns, in clock ticks): threads that
+    ended (QEMU's migration thread) and reaped children (the `cat` of an exec:
+    migration) included, which task/*/schedstat misses."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) * 1_000_000_000 // TICK
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def mapping_kb(pid, name_part):
@@ -262,17 +296,38 @@ def host_cycles(ctx, rounds):
     return int(m.group(1)) if m else None
 
 
-def cpu_pairs(ctx, vm, rounds, pairs, timeout_s=60):
+def cpu_pairs(ctx, vm, rounds, budget_s, min_pairs=3, timeout_s=60):
     """cpu-bench ROUNDS in the guest, each after build/cpu-bench-host ROUNDS on the
-    host; returns (guest cycles per round list, host cycles per round list)."""
+    host, for budget_s seconds (at least min_pairs pairs): a fixed stretch of time,
+    not "until it looks good", so before and after are measured alike. Returns
+    (guest cycles per round list, host cycles per round list)."""
     g, h = [], []
-    for _ in range(pairs):
+    t0 = time.monotonic()
+    while len(g) < min_pairs or time.monotonic() - t0 < budget_s:
         hc = host_cycles(ctx, rounds)
         if hc:
             h.append(hc / rounds)
         m, _ = command(vm, f"cpu-bench {rounds}", CPU_RX, timeout_s)
         g.append(int(m.group(2)) / int(m.group(1)))
     return g, h
+
+
+def write_floor(path, mib, sync):
+    """The kernel's own cost of what a create does: pwrite MIB MiB (one 1 MiB
+    buffer of random bytes, again and again) to a new file, fdatasync if sync."""
+    buf = os.urandom(MIB)
+    t0 = time.monotonic_ns()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        for i in range(mib):
+            os.pwrite(fd, buf, i * MIB)
+        if sync:
+            os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    dt = time.monotonic_ns() - t0
+    unlink(path)
+    return dt
 
 
 # ---------------------------------------------------------------- the VMMs
@@ -349,13 +404,13 @@ def argon_source(env, mib, S, boot_timeout):
         t = time.monotonic()
         S["filled_mib"], S["regions"] = fill(vm)
         S["fill_s"] = time.monotonic() - t
-        S["cpu_before"] = cpu_pairs(ctx, vm, ctx.args.snap_cpu_rounds, CPU_PAIRS)
+        S["cpu_before"] = cpu_pairs(ctx, vm, ctx.args.snap_cpu_rounds, ctx.args.snap_cpu_seconds)
         S["rss_source"] = vmlib.proc_status(vm.pid)
         api(sock, "PATCH", "/vm", {"state": "Paused"})
         for where, d in (("disk", env.disk), ("tmpfs", env.shm)):
             state, mem = os.path.join(d, f"argon-{mib}.snap"), os.path.join(d, f"argon-{mib}.mem")
             load = open("/proc/loadavg").read().split()[0]
-            c0 = cpu_ns(vm.pid)
+            c0 = proc_cpu_ns(vm.pid)
             t0 = time.monotonic_ns()
             api(sock, "PUT", "/snapshot/create", {"snapshot_type": "Full",
                                                  "snapshot_path": state, "mem_file_path": mem})
@@ -363,7 +418,7 @@ def argon_source(env, mib, S, boot_timeout):
             vm._pump(time.monotonic_ns() + 50_000_000)
             logm = list(CREATE_LOG_RX.finditer(vm.err))
             S[f"create_{where}"] = {
-                "ns": dt, "cpu_ns": (cpu_ns(vm.pid) or 0) - (c0 or 0), "load": load,
+                "ns": dt, "cpu_ns": (proc_cpu_ns(vm.pid) or 0) - (c0 or 0), "load": load,
                 "written_mib": int(logm[-1].group(1)) if logm else None,
                 "holes_mib": int(logm[-1].group(2)) if logm else None,
                 "mem_ms": float(logm[-1].group(3)) if logm else None,
@@ -372,6 +427,8 @@ def argon_source(env, mib, S, boot_timeout):
                 S["state"], S["mem"] = state, mem
             else:
                 unlink(state), unlink(mem)
+            S[f"floor_{where}"] = write_floor(os.path.join(d, "floor"), S["filled_mib"],
+                                              where == "disk")
     finally:
         vm.close()
 
@@ -405,8 +462,10 @@ def qemu_source(env, mib, S, boot_timeout):
         t = time.monotonic()
         S["filled_mib"], S["regions"] = fill(vm)
         S["fill_s"] = time.monotonic() - t
-        S["cpu_before"] = cpu_pairs(ctx, vm, ctx.args.snap_cpu_rounds, CPU_PAIRS)
+        S["cpu_before"] = cpu_pairs(ctx, vm, ctx.args.snap_cpu_rounds, ctx.args.snap_cpu_seconds)
         S["rss_source"] = vmlib.proc_status(vm.pid)
+        # QEMU's default max-bandwidth is 128 MiB/s (MAX_THROTTLE): lift it.
+        q.cmd("migrate-set-parameters", **{"max-bandwidth": MAX_BANDWIDTH})
         q.cmd("stop")
         plans = (("create_disk", False, os.path.join(env.disk, f"qemu-{mib}.stream")),
                  ("create_tmpfs", False, os.path.join(env.shm, f"qemu-{mib}.stream")),
@@ -418,9 +477,10 @@ def qemu_source(env, mib, S, boot_timeout):
             q.cmd("migrate-set-capabilities",
                   capabilities=[{"capability": "x-ignore-shared", "state": shared}])
             load = open("/proc/loadavg").read().split()[0]
-            c0 = cpu_ns(vm.pid)
+            c0 = proc_cpu_ns(vm.pid)
             dt, st = qmp_migrate(q, f"exec:cat > {shlex.quote(path)}", 120)
-            S[key] = {"ns": dt, "cpu_ns": (cpu_ns(vm.pid) or 0) - (c0 or 0), "load": load,
+            time.sleep(0.05)  # QEMU reaps the exec: child (cat) from its main loop
+            S[key] = {"ns": dt, "cpu_ns": (proc_cpu_ns(vm.pid) or 0) - (c0 or 0), "load": load,
                       "qemu_total_ms": st.get("total-time"),
                       "transferred_mib": st.get("ram", {}).get("transferred", 0) / MIB,
                       "file_mib": blocks_mib(path), "state_bytes": os.path.getsize(path)}
@@ -449,10 +509,12 @@ def restore_argon(env, mib, A, cpu=False):
         vm.send("echo restored\n")
         _, t = vm.expect(ANSWER, 10, what="restored")
         r["answer_ns"] = t - vm.t0_ns
-        r["cpu_ns"] = cpu_ns(vm.pid)
+        r["threads"] = thread_cpu(vm.pid)
+        r["cpu_ns"] = sum(r["threads"].values()) if r["threads"] else None
         r["mem"] = memory_now(vm.pid, os.path.basename(A["mem"]))
         if cpu:
-            r["cpu_after"] = cpu_pairs(env.ctx, vm, env.ctx.args.snap_cpu_rounds, CPU_PAIRS)
+            r["cpu_after"] = cpu_pairs(env.ctx, vm, env.ctx.args.snap_cpu_rounds,
+                                      env.ctx.args.snap_cpu_seconds)
             addr, nbytes, digest = A["regions"][-1]
             m, _ = command(vm, f"mem-sum {addr} {nbytes}", SUM_RX, 30)
             r["sum_ok"] = m.group(1).decode() == digest
@@ -560,7 +622,7 @@ def suite(ctx, res):
                                              incoming="defer"))))
     ctx.commands.append(("snapshot: typed at each source's prompt before the snapshot",
                          "mem-fill 64 N (until 'no fresh memory'), then 16, 4, 1 MiB pieces; "
-                         f"cpu-bench {a.snap_cpu_rounds} x{CPU_PAIRS} after build/cpu-bench-host "
+                         f"cpu-bench {a.snap_cpu_rounds} for {a.snap_cpu_seconds:g} s, each after build/cpu-bench-host "
                          f"{a.snap_cpu_rounds} each"))
     try:
         R["floor"] = spawn_floor(max(3, a.snap_runs))
@@ -652,12 +714,13 @@ def report(ctx, res):
     print(f"  {a.snap_runs} restores of each kind per size, rotating; median (min-max); "
           "ratio = argon / QEMU")
     t = Table()
-    answers = {}
+    answers, cpus = {}, {}
     floor = med(R["floor"])
     for mib, Z in R["sizes"].items():
         runs = Z["runs"]
         ans = {k: vals(runs[k], "answer_ns") for k in KINDS}
         answers[mib] = med(ans["argon"])
+        cpus[mib] = med(vals(runs["argon"], "cpu_ns"))
         ma, ms_, mq = (med(ans[k]) for k in KINDS)
         t.section(f"{mib} MiB guest, {Z['argon'].get('filled_mib', '?')} MiB written by the guest "
                   f"(argon), {Z['qemu'].get('filled_mib', '?')} MiB (QEMU); "
@@ -721,7 +784,11 @@ def report(ctx, res):
                   f"{cq_['ns'] / 1e9:.3f}", ratio_str(ca_["ns"], cq_["ns"]),
                   goal_str(ga <= 1.0, f"<= 1 s for 1 GiB written (argon {ga:.3f} s)")
                   if mib >= 1024 and where == "disk" else "")
-            t.add(f"  VMM host CPU during it (s); file (MiB on {where})",
+            fl = A.get(f"floor_{where}")
+            if fl:
+                t.add(f"  floor: pwrite {A['filled_mib']} MiB from one buffer"
+                      + (" + fdatasync" if where == "disk" else "") + " (s)", f"{fl / 1e9:.3f}")
+            t.add(f"  VMM host CPU during it, with QEMU's `cat` (s); file (MiB on {where})",
                   f"{ca_['cpu_ns'] / 1e9:.3f}; {ca_['file_mib']:.0f}",
                   f"{cs_['cpu_ns'] / 1e9:.3f}; {cs_['state_bytes'] / 1024:.0f} KiB" if cs_ else "",
                   "", f"{cq_['cpu_ns'] / 1e9:.3f}; {cq_['file_mib']:.0f}")
@@ -751,6 +818,9 @@ def report(ctx, res):
         t.section("sizes")
         t.add(f"argon restore {sz[-1]} MiB / {sz[0]} MiB (medians)", f"{r:.3f}", "", "", "", "",
               goal_str(r <= 1.2, f"<= 1.2x ({r:.2f}x)"))
+        if cpus.get(sz[0]) and cpus.get(sz[-1]):
+            t.add(f"  the same, host CPU of the restoring process to the answer",
+                  f"{cpus[sz[-1]] / cpus[sz[0]]:.3f}")
     if floor:
         t.add("floor: spawn -> the line of /bin/echo restored (same launcher; ms)",
               spread(R["floor"], nd=2, scale=1e-6))
@@ -762,6 +832,10 @@ def report(ctx, res):
         for k in KINDS:
             xs = [f"{r['answer_ns'] / 1e6:.2f}" for r in Z["runs"][k] if r.get("answer_ns")]
             print(f"  {mib} MiB {k}: answered (ms) {' '.join(xs)}")
+        names = sorted({n for r in Z["runs"]["argon"] for n in r.get("threads", {})})
+        print(f"  {mib} MiB argon: CPU to the answer by thread, median ms: " + ", ".join(
+            f"{n} {med([r['threads'].get(n, 0) for r in Z['runs']['argon'] if r.get('threads')]) / 1e6:.2f}"
+            for n in names))
         for k, side in (("argon", Z["argon"]), ("qemu", Z["qemu"])):
             print(f"  {mib} MiB {k} source: filled {side.get('filled_mib')} MiB in "
                   f"{side.get('fill_s', 0):.1f} s; cpu-bench before (guest/host cycles per round) "
