@@ -4,7 +4,7 @@
 # (--runs N, --vcpus N, --memory MIB, --cpu-runs N, --exit-runs N, ...; --help).
 # `bench/run-all.sh --devices` runs the virtio device benchmarks instead (block,
 # net, vsock; about 3.5 minutes); `--only snapshot` the snapshot benchmarks (about
-# 2 minutes; memory files in a temporary directory and in /dev/shm, removed at the end).
+# 3 minutes; memory files in a temporary directory and in /dev/shm, removed at the end).
 #
 # Needs: build/argon-vmm, build/argon-guest, build/cpu-bench-host,
 # qemu-system-x86_64 (Debian: qemu-system-x86), /dev/kvm, and for exit counts
