@@ -612,10 +612,12 @@ def suite(ctx, res):
     sizes = [int(s) for s in a.snap_sizes.split(",")]
     ctx.commands.append(("snapshot: argon source (then PATCH /vm Paused, PUT /snapshot/create)",
                          shlex.join(env.argon_boot(sizes[-1], "DIR/a.sock"))))
-    ctx.commands.append(("snapshot: argon restore (`echo restored` written to stdin at once)",
+    ctx.commands.append(("snapshot: argon restore (`echo restored` written to stdin at once; "
+                         "ARGON_START_NS unset, so --timings count from main())",
                          shlex.join(env.argon_restore("DIR/argon-S.snap", "DIR/argon-S.mem"))))
-    ctx.commands.append(("snapshot: QEMU source (QMP stop; migrate-set-capabilities x-ignore-"
-                         "shared off|on; migrate exec:cat > FILE; cont; stop between migrations)",
+    ctx.commands.append(("snapshot: QEMU source (QMP migrate-set-parameters max-bandwidth 2^40; "
+                         "stop; migrate-set-capabilities x-ignore-shared off|on; migrate "
+                         "exec:cat > FILE; cont; stop between migrations)",
                          shlex.join(env.qemu(sizes[-1], env.shared_obj(sizes[-1]), "DIR/q.qmp"))))
     ctx.commands.append(("snapshot: QEMU restore (QMP: migrate-set-capabilities events on, "
                          "x-ignore-shared on|off; migrate-incoming exec:cat FILE; wait MIGRATION "
@@ -626,7 +628,7 @@ def suite(ctx, res):
     ctx.commands.append(("snapshot: typed at each source's prompt before the snapshot",
                          "mem-fill 64 N (until 'no fresh memory'), then 16, 4, 1 MiB pieces; "
                          f"cpu-bench {a.snap_cpu_rounds} for {a.snap_cpu_seconds:g} s, each after build/cpu-bench-host "
-                         f"{a.snap_cpu_rounds} each"))
+                         f"{a.snap_cpu_rounds}"))
     try:
         R["floor"] = spawn_floor(max(3, a.snap_runs))
         for mib in sizes:
