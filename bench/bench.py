@@ -12,6 +12,10 @@ guest image (build/argon-guest) with the same vCPUs and memory.
               against fio on the host, net-bench tx to a UDP socket in a
               private netns, vsock-bench (argon only: QEMU has no user-space
               vsock), with exits per request, frame and MiB
+  snapshot    (--only snapshot) full snapshots: spawn -> the guest answers
+              after a restore (128 MiB, 1 GiB with every page written), RSS
+              right after, create time, cpu-bench after/before; argon against
+              QEMU's x-ignore-shared and stream migration (bench/snapshot.py)
 
 Python 3 standard library only; bench/run-all.sh is the entry point.
 Figures go to stdout; progress lines start with '#'.
@@ -32,6 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import devices  # noqa: E402
+import snapshot  # noqa: E402
 import vmlib  # noqa: E402
 from vmlib import VM, BenchError, PerfEvents, PerfWindow  # noqa: E402
 
@@ -940,6 +945,7 @@ def report(ctx, res):
         main_report(ctx, res)
     if "devices" in res:
         device_report(ctx, res)
+    snapshot.report(ctx, res)
     closing(ctx, res)
 
 
@@ -1115,7 +1121,7 @@ def closing(ctx, res):
             continue
         seen.add((what, cmd))
         print(f"  {what}:\n    {cmd}")
-    if ctx.perf:
+    if ctx.perf and ctx.main_parts:
         print("  exits during one interactive command:\n    "
               + shlex.join(["perf", "stat", "-x,", "-p", "<VMM pid>", "-D", "-1", "--control",
                             "fd:<ctl>,<ack>"] + EVENTS.args())
@@ -1509,7 +1515,7 @@ def main():
                    help="SHA-256 rounds per cpu-bench, guest and host (default 10000)")
     p.add_argument("--only", default="boot,exits,session",
                    help="comma list of parts: boot,exits,session (memory, cpu-bench, "
-                        "exit-bench),devices")
+                        "exit-bench),devices,snapshot")
     p.add_argument("--devices", action="store_true",
                    help="the device benchmarks alone (--only devices); needs root for the "
                         "net rows")
@@ -1522,6 +1528,18 @@ def main():
     p.add_argument("--net-seconds", type=int, default=2, help="per net-bench run (default 2)")
     p.add_argument("--vsock-seconds", type=int, default=2,
                    help="per vsock-bench direction (default 2)")
+    p.add_argument("--snap-runs", type=int, default=10,
+                   help="snapshot: restores of each kind per size (default 10)")
+    p.add_argument("--snap-sizes", default="128,1024",
+                   help="snapshot: guest sizes in MiB (default 128,1024)")
+    p.add_argument("--snap-cpu-rounds", type=int, default=1000,
+                   help="snapshot: cpu-bench rounds before and after in argon (default 1000)")
+    p.add_argument("--snap-cpu-seconds", type=float, default=8.0,
+                   help="snapshot: s of cpu-bench pairs before and after (default 8)")
+    p.add_argument("--snap-qemu-rounds", type=int, default=5,
+                   help="snapshot: cpu-bench rounds in QEMU after its restores (default 5)")
+    p.add_argument("--snap-cpu-timeout", type=float, default=30.0,
+                   help="snapshot: s that QEMU's cpu-bench after restore may take (default 30)")
     p.add_argument("--build", default="build")
     p.add_argument("--qemu", default="qemu-system-x86_64")
     p.add_argument("--argon-vmm", help="default BUILD/argon-vmm")
@@ -1563,7 +1581,7 @@ def main():
     header(ctx)
 
     parts = set(a.only.split(","))
-    unknown = parts - {"boot", "exits", "session", "devices"}
+    unknown = parts - {"boot", "exits", "session", "devices", "snapshot"}
     if unknown:
         p.error(f"unknown parts: {','.join(sorted(unknown))}")
     ctx.main_parts = bool(parts & {"boot", "exits", "session"})
@@ -1578,6 +1596,8 @@ def main():
         sessions(ctx, res)
     if "devices" in parts:
         devices_suite(ctx, res)
+    if "snapshot" in parts:
+        snapshot.suite(ctx, res)
     log(f"measured in {time.monotonic() - t_start:.0f} s")
     report(ctx, res)
     return 0

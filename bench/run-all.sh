@@ -3,7 +3,8 @@
 # `make bench` builds everything, then runs this. Options go to bench/bench.py
 # (--runs N, --vcpus N, --memory MIB, --cpu-runs N, --exit-runs N, ...; --help).
 # `bench/run-all.sh --devices` runs the virtio device benchmarks instead (block,
-# net, vsock; about 3.5 minutes).
+# net, vsock; about 3.5 minutes); `--only snapshot` the snapshot benchmarks (about
+# 3 minutes; memory files in a temporary directory and in /dev/shm, removed at the end).
 #
 # Needs: build/argon-vmm, build/argon-guest, build/cpu-bench-host,
 # qemu-system-x86_64 (Debian: qemu-system-x86), /dev/kvm, and for exit counts
@@ -41,6 +42,8 @@ cleanup() {
 		ip netns del "argon-bench-$$" 2>/dev/null || true
 	fi
 	rm -rf "${TMPDIR:-/tmp}/argon-bench-$$-"*
+	# The snapshot part's memory files on tmpfs (bench/snapshot.py).
+	rm -rf "/dev/shm/argon-bench-$$-"*
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
@@ -56,8 +59,17 @@ rc=$?
 set -e
 child=
 # The API: socket-ready time against its floor, request latency under guest I/O
-# (not with --devices, which asks for the device benchmarks alone).
-if [[ " $* " != *" --devices "* ]]; then
+# (not with --devices, which asks for the device benchmarks alone, nor with an
+# --only that names none of boot, exits, session: e.g. --only snapshot).
+only=
+prev=
+for arg in "$@"; do
+	[[ $prev == --only ]] && only=$arg
+	[[ $arg == --only=* ]] && only=${arg#--only=}
+	prev=$arg
+done
+if [[ " $* " != *" --devices "* ]] &&
+	{ [[ -z $only ]] || [[ ,$only, == *,boot,* || ,$only, == *,exits,* || ,$only, == *,session,* ]]; }; then
 	timeout --foreground -k 10 300 python3 -u bench/api_bench.py || [ "$rc" -ne 0 ] || rc=1
 fi
 exit "$rc"
