@@ -118,6 +118,11 @@ fuzz:
 fuzz-run: fuzz
 	@scripts/run-fuzzers.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
+# Objects reached only through a pattern rule's prerequisites are intermediate to make,
+# which deletes them after a build; the next make then finds them in the .d files,
+# rebuilds them and relinks every binary that uses them. Keep them.
+.SECONDARY: $(UNIT_SUPPORT_OBJS) $(FUZZ_OBJS)
+
 clean:
 	rm -rf $(BUILD)
 
