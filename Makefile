@@ -1,5 +1,6 @@
 # argon: a plain Makefile. `make` builds everything, `make run` boots the default
-# guest, `make test` runs every test (installing what is missing first).
+# guest, `make test` runs every test (installing what is missing first). On a machine
+# without make, ./run.sh and ./test.sh install it and the rest, then run these.
 
 CC ?= cc
 BUILD := build
@@ -69,11 +70,14 @@ asan: $(ASAN_BUILD)/argon-vmm $(UNIT_BINS)
 
 include guest/guest.mk
 
-# A fresh machine: install what is missing, then boot the default guest.
+# A fresh machine: install what is missing (scripts/install-deps.sh names each package
+# and why), then build. Installing comes first, never beside a build under -j.
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh build test
 
-run: deps all
+run:
+	@scripts/install-deps.sh build
+	@$(MAKE) --no-print-directory all
 	$(BUILD)/argon run --timings -- info
 
 # The loader's tests also load Debian's real kernel (fetched once into a cache).
@@ -91,7 +95,9 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
 
-bench: all
+bench:
+	@scripts/install-deps.sh build bench
+	@$(MAKE) --no-print-directory all
 	bench/run-all.sh
 
 # libFuzzer targets (clang): every tests/fuzz/fuzz_*.c against the whole library.
@@ -111,7 +117,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) -o $@ $(LDLIBS)
 
 fuzz:
-	@scripts/install-deps.sh fuzz
+	@scripts/install-deps.sh build fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 
 # Runs each target for FUZZ_SECONDS and prints its execution count.
