@@ -87,7 +87,7 @@ unit: $(UNIT_BINS)
 e2e: all asan
 	@# pytest keeps its last runs' temporary directories; this run's go when it ends.
 	@base=$$(mktemp -d /tmp/argon-e2e.XXXXXX) && \
-	$(PYTHON) -m pytest -q -p no:cacheprovider --basetemp=$$base/t tests/e2e; \
+	$(PYTHON) -m pytest -q -rs -p no:cacheprovider --basetemp=$$base/t tests/e2e; \
 	rc=$$?; rm -rf $$base; exit $$rc
 
 test: deps
