@@ -10,7 +10,9 @@
 # The lists below are the one place argon's Debian packages are named: a new library,
 # daemon or tool (argond's SQLite, dnsmasq, nftables, OpenSSL, libcbor, libseccomp...)
 # goes here, with why, in the group that first needs it, and in the README's table.
-# ./run.sh, ./test.sh, make run/test/bench/fuzz and CI then install it.
+# ./run.sh, ./test.sh, make run/test/bench/fuzz and CI then install it, and
+# tests/e2e/test_deps.py fails when the Makefile links, or a test runs or imports,
+# something from a package that is not here (nor pulled in, nor in the minimal base).
 set -euo pipefail
 
 declare -A why=(

@@ -2,6 +2,7 @@
 guests on /dev/kvm. Every wait has a deadline; nothing sleeps and hopes."""
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -16,6 +17,34 @@ CLI = os.path.join(BUILD, "argon")
 GUEST = os.path.join(BUILD, "argon-guest")
 GUEST_BZIMAGE = os.path.join(BUILD, "argon-guest.bzImage")
 HOST_CPU_BENCH = os.path.join(BUILD, "cpu-bench-host")
+
+# The first word of every command the tests start, for test_deps.py: each must come
+# from a package scripts/install-deps.sh installs.
+STARTED_PROGRAMS = set()
+
+
+def _record_program(event, args):
+    if event == "subprocess.Popen":
+        argv = args[1]
+        if isinstance(argv, (list, tuple)) and argv:
+            STARTED_PROGRAMS.add(os.fsdecode(argv[0]))
+        elif isinstance(argv, (str, bytes)) and argv:
+            STARTED_PROGRAMS.add(os.fsdecode(argv).split()[0])
+
+
+sys.addaudithook(_record_program)
+# Modules loaded before any test module: Python's own and pytest's (and whatever a
+# .pth file of this machine loads), not something a test asked for.
+STARTUP_MODULES = set(sys.modules)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_all_others: runs once every other test has run")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("after_all_others") is not None)
+
 
 # Exit statuses (src/common/exit_status.h).
 EXIT_USAGE, EXIT_IMAGE, EXIT_NO_FILE, EXIT_NO_KVM = 64, 65, 66, 69
