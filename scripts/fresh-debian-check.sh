@@ -73,6 +73,7 @@ echo "fresh-debian-check: $(git -C "$root/root/argon" log -1 --format='%h %s')"
 
 # shellcheck disable=SC2016
 unshare --mount --propagation private -- bash -euo pipefail -c '
+	trap "echo \"fresh-debian-check: failed: \$BASH_COMMAND\" >&2" ERR
 	root=$1 mount_root=$2
 	shift 2
 	if $mount_root; then mount --bind "$root" "$root"; fi
@@ -83,7 +84,7 @@ unshare --mount --propagation private -- bash -euo pipefail -c '
 		chroot "$root" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" \
 			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "$1"
 	}
-	installed() { in_root "dpkg-query -W -f=\"\${Status}\n\" | grep -c \"install ok installed\""; }
+	installed() { chroot "$root" dpkg-query -W -f="\${Status}\n" | grep -c "install ok installed"; }
 	for cmd in "$@"; do
 		before=$(installed) start=$EPOCHREALTIME
 		echo "fresh-debian-check: # $cmd"
