@@ -76,6 +76,18 @@ def _root_is_a_mount_point():
             "unshare --propagation private need")
 
 
+def _root():
+    # A container's root may lack what the tests do as root: mounts and namespaces
+    # (CAP_SYS_ADMIN), taps and bridges (CAP_NET_ADMIN).
+    if os.geteuid() != 0:
+        return f"root (running as uid {os.geteuid()})"
+    with open("/proc/self/status") as f:
+        effective = int(next(line for line in f if line.startswith("CapEff:")).split()[1], 16)
+    lacking = [name for name, bit in (("CAP_SYS_ADMIN", 21), ("CAP_NET_ADMIN", 12))
+               if not effective >> bit & 1]
+    return f"root's {' and '.join(lacking)} (a restricted container?)" if lacking else None
+
+
 def _kvm_refuses_others():
     mode = os.stat("/dev/kvm").st_mode if os.path.exists("/dev/kvm") else 0
     if mode & 0o006:
@@ -86,7 +98,7 @@ def _kvm_refuses_others():
 FACILITIES = {
     "kvm": lambda: _device("/dev/kvm", "no KVM on this host"),
     "tun": lambda: _device("/dev/net/tun", "no tun/tap driver"),
-    "root": lambda: None if os.geteuid() == 0 else f"root (running as uid {os.geteuid()})",
+    "root": _root,
     "mount-point-root": _root_is_a_mount_point,
     "kvm-closed-to-others": _kvm_refuses_others,
 }
