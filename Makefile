@@ -1,5 +1,6 @@
 # argon: a plain Makefile. `make` builds everything, `make run` boots the default
-# guest, `make test` runs every test (installing what is missing first).
+# guest, `make test` runs every test (installing what is missing first). On a machine
+# without make, ./run.sh and ./test.sh install it and the rest, then run these.
 
 CC ?= cc
 BUILD := build
@@ -70,11 +71,14 @@ asan: $(ASAN_BUILD)/argon-vmm $(UNIT_BINS)
 
 include guest/guest.mk
 
-# A fresh machine: install what is missing, then boot the default guest.
+# A fresh machine: install what is missing (scripts/install-deps.sh names each package
+# and why), then build. Installing comes first, never beside a build under -j.
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh build test
 
-run: deps all
+run:
+	@scripts/install-deps.sh build
+	@$(MAKE) --no-print-directory all
 	$(BUILD)/argon run --timings -- info
 
 # The loader's tests also load Debian's real kernel (fetched once into a cache).
@@ -84,7 +88,7 @@ unit: $(UNIT_BINS)
 e2e: all asan
 	@# pytest keeps its last runs' temporary directories; this run's go when it ends.
 	@base=$$(mktemp -d /tmp/argon-e2e.XXXXXX) && \
-	$(PYTHON) -m pytest -q -p no:cacheprovider --basetemp=$$base/t tests/e2e; \
+	$(PYTHON) -m pytest -q -rs -p no:cacheprovider --basetemp=$$base/t tests/e2e; \
 	rc=$$?; rm -rf $$base; exit $$rc
 
 test: deps
@@ -92,7 +96,9 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
 
-bench: all
+bench:
+	@scripts/install-deps.sh build bench
+	@$(MAKE) --no-print-directory all
 	bench/run-all.sh
 
 # libFuzzer targets (clang): every tests/fuzz/fuzz_*.c against the whole library.
@@ -112,12 +118,17 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) -o $@ $(LDLIBS)
 
 fuzz:
-	@scripts/install-deps.sh fuzz
+	@scripts/install-deps.sh build fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 
 # Runs each target for FUZZ_SECONDS and prints its execution count.
 fuzz-run: fuzz
 	@scripts/run-fuzzers.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# Objects reached only through a pattern rule's prerequisites are intermediate to make,
+# which deletes them after a build; the next make then finds them in the .d files,
+# rebuilds them and relinks every binary that uses them. Keep them.
+.SECONDARY: $(UNIT_SUPPORT_OBJS) $(FUZZ_OBJS)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,6 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages argon needs that are missing, and says why each is
 # needed. Groups: build and test (default), bench, fuzz. Quiet when nothing is missing.
+# Needs only bash, dpkg and apt: it runs on Debian's minimal base, before make and the
+# compiler exist (./run.sh installs the build group, ./test.sh build and test).
+#
+#   scripts/install-deps.sh [GROUP...]          install what is missing
+#   scripts/install-deps.sh --list [GROUP...]   print the groups' packages, one a line
+#
+# The lists below are the one place argon's Debian packages are named: a new library,
+# daemon or tool (argond's SQLite, dnsmasq, nftables, OpenSSL, libcbor, libseccomp...)
+# goes here, with why, in the group that first needs it, and in the README's table.
+# ./run.sh, ./test.sh, make run/test/bench/fuzz and CI then install it, and
+# tests/e2e/test_deps.py fails when the Makefile links, or a test runs or imports,
+# something from a package that is not here (nor pulled in, nor in the minimal base).
 set -euo pipefail
 
 declare -A why=(
@@ -33,15 +45,25 @@ declare -A group=(
 	[fuzz]="clang libclang-rt-14-dev"
 )
 
+list=false
+if [ "${1:-}" = --list ]; then list=true; shift; fi
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(build test)
 
-missing=()
+packages=()
 for g in "${groups[@]}"; do
 	[ -n "${group[$g]:-}" ] || { echo "install-deps: unknown group '$g' (expected: ${!group[*]})" >&2; exit 2; }
-	for p in ${group[$g]}; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-	done
+	for p in ${group[$g]}; do packages+=("$p"); done
+done
+if $list; then printf '%s\n' "${packages[@]}"; exit 0; fi
+
+for tool in dpkg-query apt-get; do
+	command -v "$tool" >/dev/null 2>&1 ||
+		{ echo "install-deps: '$tool' not found: argon installs its packages with Debian's dpkg and apt (Debian 12)" >&2; exit 1; }
+done
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -2,6 +2,7 @@
 guests on /dev/kvm. Every wait has a deadline; nothing sleeps and hopes."""
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -17,20 +18,123 @@ GUEST = os.path.join(BUILD, "argon-guest")
 GUEST_BZIMAGE = os.path.join(BUILD, "argon-guest.bzImage")
 HOST_CPU_BENCH = os.path.join(BUILD, "cpu-bench-host")
 
-HAVE_KVM = os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
+# The first word of every command the tests start, for test_deps.py: each must come
+# from a package scripts/install-deps.sh installs.
+STARTED_PROGRAMS = set()
+
+
+def _record_program(event, args):
+    if event == "subprocess.Popen":
+        argv = args[1]
+        if isinstance(argv, (list, tuple)) and argv:
+            STARTED_PROGRAMS.add(os.fsdecode(argv[0]))
+        elif isinstance(argv, (str, bytes)) and argv:
+            STARTED_PROGRAMS.add(os.fsdecode(argv).split()[0])
+
+
+sys.addaudithook(_record_program)
+# Modules loaded before any test module: Python's own and pytest's (and whatever a
+# .pth file of this machine loads), not something a test asked for.
+STARTUP_MODULES = set(sys.modules)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_all_others: runs once every other test has run")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("after_all_others") is not None)
+
 
 # Exit statuses (src/common/exit_status.h).
 EXIT_USAGE, EXIT_IMAGE, EXIT_NO_FILE, EXIT_NO_KVM = 64, 65, 66, 69
 EXIT_TRIPLE_FAULT, EXIT_KVM_INTERNAL = 80, 81
 
-needs_kvm = pytest.mark.skipif(not HAVE_KVM, reason="SKIPPED LOUDLY: no usable /dev/kvm on this host")
+
+# Facilities a machine may lack (packages are not among them: ./test.sh installs those,
+# and a test that misses one fails). Each check returns None when the facility is
+# there, else a few words naming what is missing; a test that needs it is skipped with
+# one line, "missing: ...", as its reason. Where the facilities exist the test runs.
+def _device(path, what):
+    if not os.path.exists(path):
+        return f"{path} ({what})"
+    if not os.access(path, os.R_OK | os.W_OK):
+        return f"read-write access to {path} for uid {os.geteuid()}"
+    return None
+
+
+def _root_is_a_mount_point():
+    # A chroot into a plain directory has none; then `ip netns exec` and `unshare
+    # --propagation private`, which change /'s propagation, fail with EINVAL.
+    try:
+        with open("/proc/self/mountinfo") as f:
+            if any(line.split()[4] == "/" for line in f):
+                return None
+    except OSError:
+        return "/proc (to tell whether / is a mount point)"
+    return ("/ as a mount point (a plain chroot?), which ip netns exec and "
+            "unshare --propagation private need")
+
+
+def _root():
+    # A container's root may lack what the tests do as root: mounts and namespaces
+    # (CAP_SYS_ADMIN), taps and bridges (CAP_NET_ADMIN).
+    if os.geteuid() != 0:
+        return f"root (running as uid {os.geteuid()})"
+    with open("/proc/self/status") as f:
+        effective = int(next(line for line in f if line.startswith("CapEff:")).split()[1], 16)
+    lacking = [name for name, bit in (("CAP_SYS_ADMIN", 21), ("CAP_NET_ADMIN", 12))
+               if not effective >> bit & 1]
+    return f"root's {' and '.join(lacking)} (a restricted container?)" if lacking else None
+
+
+def _kvm_refuses_others():
+    mode = os.stat("/dev/kvm").st_mode if os.path.exists("/dev/kvm") else 0
+    if mode & 0o006:
+        return f"a /dev/kvm closed to other users (its mode is {mode & 0o777:o})"
+    return None
+
+
+FACILITIES = {
+    "kvm": lambda: _device("/dev/kvm", "no KVM on this host"),
+    "tun": lambda: _device("/dev/net/tun", "no tun/tap driver"),
+    "root": _root,
+    "mount-point-root": _root_is_a_mount_point,
+    "kvm-closed-to-others": _kvm_refuses_others,
+}
+
+
+def missing(*facilities):
+    """One line naming those of these facilities this machine lacks, or None."""
+    lacking = [why for why in (FACILITIES[name]() for name in facilities) if why]
+    return "missing: " + "; ".join(lacking) if lacking else None
+
+
+def needs(*facilities):
+    """Marks a test (or a module, as pytestmark) that needs these facilities."""
+    why = missing(*facilities)
+    return pytest.mark.skipif(why is not None, reason=why or "")
+
+
+def require(*facilities):
+    """The same inside a fixture or a test body."""
+    why = missing(*facilities)
+    if why:
+        pytest.skip(why)
+
+
+needs_kvm = needs("kvm")
+HAVE_KVM = missing("kvm") is None
 
 
 def pytest_report_header(config):
-    if not HAVE_KVM:
-        return "WARNING: /dev/kvm is missing or not accessible: every test that boots a guest is SKIPPED"
-    pvm = os.path.exists("/sys/module/kvm_pvm")
-    return f"/dev/kvm: {'PVM backend' if pvm else 'hardware-virtualized'}; VMM under test: {VMM}"
+    lines = [f"missing: {why}; the tests that need it are skipped"
+             for why in filter(None, (check() for check in FACILITIES.values()))]
+    if HAVE_KVM:
+        pvm = os.path.exists("/sys/module/kvm_pvm")
+        lines.append(f"/dev/kvm: {'PVM backend' if pvm else 'hardware-virtualized'}; "
+                     f"VMM under test: {VMM}")
+    return lines
 
 
 def vmm_env():

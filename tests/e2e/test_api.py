@@ -15,7 +15,7 @@ import time
 import pytest
 
 from api_client import Api, VmmProcess, fault, metric
-from conftest import GUEST, VMM, needs_kvm, vmm_env
+from conftest import GUEST, VMM, needs, needs_kvm, vmm_env
 
 pytestmark = needs_kvm
 MIB = 1 << 20
@@ -82,8 +82,7 @@ def curl(sock, method, path, data):
     return r.stdout
 
 
-@pytest.mark.skipif(not shutil.which("curl"), reason="needs curl")
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create the tap")
+@needs("root", "tun")  # to create the tap
 def test_firecracker_getting_started_recipes(vmm, tmp_path):
     """The curl calls of Firecracker's getting-started guide, byte for byte, with
     argon-guest as the kernel (it shows its prompt, so the VM stays up)."""

@@ -15,7 +15,7 @@ import pytest
 
 from api_client import (Api, ResponseReader, VmmProcess, parse_response, raw_exchange,
                         read_response_bytes)
-from conftest import GUEST, VMM, needs_kvm, vmm_env
+from conftest import GUEST, VMM, needs_kvm, require, vmm_env
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "api_errors.json")
 UPDATE = os.environ.get("ARGON_UPDATE_GOLDEN") == "1"
@@ -220,8 +220,7 @@ def locked_image():
 
 @pytest.fixture(scope="module")
 def running_vmm(sockdir, locked_image):
-    if not (os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)):
-        pytest.skip("SKIPPED LOUDLY: no usable /dev/kvm on this host")
+    require("kvm")
     v = VmmProcess(VMM, os.path.join(sockdir, "post.sock"), env=vmm_env())
     disk = os.path.join(sockdir, "d.img")
     with open(disk, "wb") as f:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import Console, needs_kvm, run_guest
+from conftest import Console, needs, needs_kvm, run_guest
 
 pytestmark = needs_kvm
 
@@ -76,7 +76,7 @@ def small_fs(tmp_path):
     subprocess.run(["umount", str(mnt)], check=True)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a small tmpfs")
+@needs("root")  # to mount a small tmpfs
 def test_full_filesystem_is_an_io_error_not_a_crash(small_fs):
     disk = image(small_fs / "d.img", 16)  # 16 MiB sparse image on a 2 MiB filesystem
     r = run_guest("blk-write 0 8 3;echo vm-alive", extra=["--disk", disk])

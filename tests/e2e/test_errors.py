@@ -1,12 +1,11 @@
 """Clear errors, nothing half-started: each bad input is one line naming the file or
 field and what was expected, with a documented status, and no VM runs."""
-import os
 import subprocess
 
 import pytest
 
-from conftest import (EXIT_IMAGE, EXIT_NO_FILE, EXIT_NO_KVM, EXIT_USAGE, GUEST, VMM, needs_kvm,
-                      run_vmm, vmm_env)
+from conftest import (EXIT_IMAGE, EXIT_NO_FILE, EXIT_NO_KVM, EXIT_USAGE, GUEST, VMM, needs,
+                      needs_kvm, run_vmm, vmm_env)
 
 
 def error_line(r):
@@ -122,15 +121,14 @@ def _unshare_run(shell):
                           capture_output=True, text=True, timeout=30, env=vmm_env())
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hide /dev/kvm in a mount namespace")
+@needs("root", "mount-point-root")  # to hide /dev/kvm in a mount namespace
 def test_no_dev_kvm():
     r = _unshare_run(f"mount -t tmpfs none /dev && exec {VMM} --kernel {GUEST}")
     assert r.returncode == EXIT_NO_KVM, r.stderr
     assert "/dev/kvm: No such file or directory" in error_line(r)
 
 
-@needs_kvm
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to an unprivileged user")
+@needs("kvm", "root", "kvm-closed-to-others")  # root, to drop to an unprivileged user
 def test_no_permission_on_dev_kvm():
     r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", VMM,
                         "--kernel", GUEST], capture_output=True, text=True, timeout=30,

@@ -2,7 +2,6 @@
 guest, the guest pings the host, and UDP flows both ways. Needs root to create a tap."""
 import os
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -10,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import GUEST, VMM, needs_kvm, run_vmm
+from conftest import GUEST, VMM, needs, needs_kvm, run_vmm
 
 
 def vmm_has(option):
@@ -23,8 +22,7 @@ def vmm_has(option):
 
 pytestmark = [needs_kvm,
               pytest.mark.skipif(not vmm_has("--net"), reason="argon-vmm has no --net option yet"),
-              pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"),
-                                 reason="needs root and iproute2 to create a tap")]
+              needs("root", "tun")]  # to create a tap
 
 HOST_IP, GUEST_IP = "10.213.7.1", "10.213.7.2"
 
@@ -53,7 +51,6 @@ def test_net_info_and_guest_pings_host(tap):
     assert re.search(r"^net-ping: sent 5 received 5 rtt_avg_us", r.stdout, re.M), r.stdout
 
 
-@pytest.mark.skipif(not shutil.which("ping"), reason="needs the ping command on the host")
 def test_host_pings_guest(tap, console):
     c = console(guest_args(tap, "net-echo 20"))
     c.expect(b"net-echo: ip 10.213.7.2/24")

@@ -1,15 +1,14 @@
 """virtio-net end to end over taps, inside network namespaces the tests create and
 remove: the host pings a guest, and two guests ping each other across a bridge."""
-import os
 import re
 import subprocess
 import uuid
 
 import pytest
 
-from conftest import GUEST, needs_kvm
+from conftest import GUEST, needs
 
-pytestmark = [needs_kvm, pytest.mark.skipif(os.geteuid() != 0, reason="needs root for netns")]
+pytestmark = needs("kvm", "root", "tun", "mount-point-root")
 
 
 def sh(*args, ns=None):

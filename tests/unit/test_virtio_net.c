@@ -623,8 +623,13 @@ static void mac_given_or_derived_deterministically(void **state)
 
 static bool can_tap(void)
 {
-	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
-		fprintf(stderr, "SKIPPED: tap tests need root and /dev/net/tun\n");
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIPPED: missing: root, which the tap tests need\n");
+		return false;
+	}
+	if (access("/dev/net/tun", R_OK | W_OK) != 0) {
+		fprintf(stderr, "SKIPPED: missing: /dev/net/tun (%s), which the tap tests need\n",
+			strerror(errno));
 		return false;
 	}
 	return true;
