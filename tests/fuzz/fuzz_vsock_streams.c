@@ -258,6 +258,11 @@ int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 
 /* ---- set-up ---- */
 
+static void remove_dir(void)
+{
+	rmdir(dir); /* empty after every input */
+}
+
 static void once(void)
 {
 	static bool ready;
@@ -271,6 +276,7 @@ static void once(void)
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		abort();
 	snprintf(uds, sizeof(uds), "%s/v.sock", dir);
+	atexit(remove_dir);
 	ready = true;
 }
 
@@ -535,10 +541,37 @@ static void take_rx(struct harness *H, uint32_t id, uint32_t len)
 	g->fwd_cnt += h.len;
 }
 
+/* State coverage. Code coverage stops paying once every branch of the stream logic
+ * has run, but the bugs live in combinations (an open stream the guest was never
+ * told of, with guest data backed up, owing a read): each connection's abstract
+ * state after each operation, paired with that operation, is a feature libFuzzer
+ * counts like an edge (extra counters), so inputs that reach a new combination are
+ * kept and built on. */
+#define STATE_COV 16384
+__attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t state_cov[STATE_COV];
+
+static void cover_states(struct harness *H, uint32_t op)
+{
+	for (uint32_t i = 0; i < VSOCK_MAX_CONNS; i++) {
+		const struct vsock_conn *c = H->vs->conns[i];
+		if (!c)
+			continue;
+		uint32_t f = (uint32_t)c->state | c->guest_knows << 3 | (c->ring.len != 0) << 4 |
+			     (c->pending & 0x7f) << 5 | c->host_hup << 12 | c->host_eof << 13 |
+			     c->host_wr_shut << 14 | (c->peer_shut & 3u) << 15 |
+			     (c->local_shut & 3u) << 17 | c->credit_requested << 19 |
+			     (vsock_peer_credit(c) == 0) << 20 | (c->fd >= 0) << 21 | op << 22;
+		f *= 0x9e3779b1u;
+		uint8_t *n = &state_cov[(f >> 18) % STATE_COV];
+		if (*n < 255)
+			(*n)++;
+	}
+}
+
 /* Everything the device returned, then the OK lines, then the device's invariants. */
 static void check_invariants(struct harness *H);
 
-static void settle(struct harness *H)
+static void settle(struct harness *H, uint32_t op)
 {
 	uint32_t id, len;
 	while (vtd_get_used(&H->t, VSOCK_QUEUE_TX, &id, &len)) {
@@ -552,6 +585,7 @@ static void settle(struct harness *H)
 	while (vtd_get_used(&H->t, VSOCK_QUEUE_RX, &id, &len))
 		take_rx(H, id, len);
 	check_invariants(H);
+	cover_states(H, op);
 }
 
 /* The device's own bounds and lists (it is idle: no lock needed). */
@@ -589,16 +623,20 @@ static void check_invariants(struct harness *H)
 
 /* ---- operations ---- */
 
+/* Sizes of rx buffers: header-only, too small for a header, and payload rooms the
+ * host's write lengths line up with (a read that fills its buffers exactly keeps the
+ * device reading). 0: a size from the input. */
+static const uint32_t rx_sizes[16] = {
+	VSOCK_HDR_SIZE, VSOCK_HDR_SIZE, VSOCK_HDR_SIZE + 1, 64, VSOCK_HDR_SIZE + 100, 144,
+	300, 1024, 4096, 4096, VSOCK_HDR_SIZE + 4096, 20, VSOCK_HDR_SIZE + 8,
+	VSOCK_HDR_SIZE + VSOCK_MAX_PKT_DATA, 8192, 0,
+};
+
 /* rx buffers: [count and size class][layout]. */
 static void op_rx(struct harness *H, struct script *s)
 {
-	static const uint32_t sizes[16] = {
-		VSOCK_HDR_SIZE, VSOCK_HDR_SIZE, VSOCK_HDR_SIZE + 1, 64, VSOCK_HDR_SIZE + 100, 144,
-		300, 1024, 4096, 4096, VSOCK_HDR_SIZE + 4096, 20, VSOCK_HDR_SIZE + 8,
-		VSOCK_HDR_SIZE + VSOCK_MAX_PKT_DATA, 8192, 0,
-	};
 	uint8_t a = take8(s), b = take8(s);
-	uint32_t count = 1 + (a & 15), size = sizes[a >> 4];
+	uint32_t count = 1 + (a & 15), size = rx_sizes[a >> 4];
 	if (!size)
 		size = 1 + take8(s) * 16u;
 	for (uint32_t i = 0; i < count && mem_room(H, size); i++) {
@@ -861,8 +899,20 @@ static void op_host_write(struct harness *H, struct script *s)
 		}
 		e->nrest = 0;
 	}
-	size_t len = b < 0x80 ? 1 + (b & 0x3fu) : b < 0xc0 ? 64u * (b & 0x3fu) + 64
-			 : b < 0xf0 ? 4096u * (b & 0xfu) + 4096 : sizeof(scratch);
+	/* 1-64 bytes; 1-4 rx buffers' worth (one size of rx_sizes); multiples of 64, of
+	 * 4 KiB; or all the socket takes. */
+	size_t len;
+	if (b < 0x40)
+		len = 1 + (size_t)b;
+	else if (b < 0x80)
+		len = (rx_sizes[b & 15] > VSOCK_HDR_SIZE ? rx_sizes[b & 15] - VSOCK_HDR_SIZE : 1) *
+		      (1 + (size_t)(b >> 4 & 3));
+	else if (b < 0xc0)
+		len = 64u * (b & 0x3fu) + 64;
+	else if (b < 0xf0)
+		len = 4096u * (b & 0xfu) + 4096;
+	else
+		len = sizeof(scratch);
 	uint32_t eid = (uint32_t)(e - H->ep);
 	for (size_t i = 0; i < len; i++)
 		scratch[i] = host_byte(eid, e->sent + (uint32_t)i);
@@ -905,7 +955,7 @@ static void op_poll(struct harness *H, struct script *s)
 	uint8_t rounds = 1 + (take8(s) & 3);
 	for (uint8_t i = 0; i < rounds; i++) {
 		vsock_poll(H->vs);
-		settle(H);
+		settle(H, 31);
 	}
 }
 
@@ -994,7 +1044,7 @@ static void start(struct harness *H)
 static void finish(struct harness *H)
 {
 	vsock_poll(H->vs);
-	settle(H);
+	settle(H, 30);
 	/* Every byte any host socket got, also those nobody accepted, under oracle (a). */
 	for (int i = 0; i < NLISTEN; i++)
 		accept_all(H, &H->ls[i], false);
@@ -1023,8 +1073,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cur = &H;
 	struct script s = { data, size };
 	for (int i = 0; s.n && i < MAX_OPS; i++) {
-		ops[take8(&s) % (sizeof(ops) / sizeof(ops[0]))](&H, &s);
-		settle(&H);
+		uint32_t op = take8(&s) % (sizeof(ops) / sizeof(ops[0]));
+		ops[op](&H, &s);
+		settle(&H, op);
 	}
 	finish(&H);
 	cur = NULL;
