@@ -85,8 +85,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Ports. Host ports 0-2 are services the host may listen on ("<uds>_1".."_3"), 3-5
- * the first ephemeral ports of host-initiated streams, 6 one nothing listens on. */
+/* Ports (they make the stream tags). Host ports 0-2 are services the host may listen
+ * on ("<uds>_1".."_3"), 3-5 the first ephemeral ports of host-initiated streams, 6 one
+ * nothing listens on. */
 static const uint32_t host_ports[7] = { 1, 2, 3, EPH, EPH + 1, EPH + 2, 1234 };
 static const uint32_t guest_ports[4] = { 1000, 1001, 1002, 3 };
 #define NLISTEN 3
@@ -187,6 +188,12 @@ struct harness {
 	struct endpoint ep[MAX_EP];
 	uint32_t nep; /* endpoints ever made this input (their number is their index) */
 	struct listener ls[NLISTEN];
+	/* What a hostile guest can know or guess: the stream of the last packet it got,
+	 * and the ephemeral port and guest port of the newest host connection (ports are
+	 * handed out in order from VSOCK_EPHEMERAL_BASE). */
+	uint32_t rx_hport, rx_gport;
+	uint32_t connects; /* host connections that sent a valid CONNECT line */
+	uint32_t newest_gport;
 };
 
 struct script {
@@ -514,6 +521,8 @@ static void take_rx(struct harness *H, uint32_t id, uint32_t len)
 		    h.len, len);
 	if ((h.op == VSOCK_OP_RW) != (h.len != 0) || h.len > VSOCK_MAX_PKT_DATA)
 		die("rx op %u with %u payload bytes", h.op, h.len);
+	H->rx_hport = h.src_port;
+	H->rx_gport = h.dst_port;
 	struct gstream *g = gstream_of(H, h.src_port, h.dst_port);
 	if (h.op == VSOCK_OP_REQUEST) {
 		if (h.src_port < EPH)
@@ -677,7 +686,9 @@ static uint32_t payload_len(struct script *s)
  * where the flags ask: flags bits 0-1 SHUTDOWN flags, 2-3 credit fields (0, 1: the
  * guest's books; 2: buf_alloc 0; 3: raw u32 buf_alloc, fwd_cnt), 4-5 descriptor
  * layout, 6-7 == 3: a header the device must refuse (kind in the next byte). Host
- * port index 7 takes a raw u32 port. */
+ * port: services 1-3, the first two ephemeral ports, the newest host connection's
+ * (3), the last rx packet's stream (6, both ports), a raw u32 (7). Guest port: 1000,
+ * 1001, 1002, or the newest host connection's (3). */
 static void queue_packet(struct harness *H, struct script *s)
 {
 	uint8_t a = take8(s);
@@ -687,8 +698,24 @@ static void queue_packet(struct harness *H, struct script *s)
 		.src_cid = CID, .dst_cid = VSOCK_HOST_CID, .type = VSOCK_TYPE_STREAM,
 		.op = a & 7, .flags = fl & 3, .len = len,
 	};
-	h.dst_port = (a >> 3 & 7) == 7 ? take32(s) : host_ports[a >> 3 & 7];
-	h.src_port = guest_ports[a >> 6];
+	switch (a >> 3 & 7) {
+	case 3: /* the newest host connection's port, guessed */
+		h.dst_port = EPH + (H->connects ? H->connects - 1 : 0);
+		break;
+	case 6: /* the stream of the last packet the guest got (an answer) */
+		h.dst_port = H->rx_hport;
+		break;
+	case 7:
+		h.dst_port = take32(s);
+		break;
+	default: /* services 1-3, the first two ephemeral ports */
+		h.dst_port = host_ports[(a >> 3 & 7) < 3 ? (a >> 3 & 7) : (a >> 3 & 7) - 1];
+		break;
+	}
+	if ((a >> 3 & 7) == 6)
+		h.src_port = H->rx_gport;
+	else
+		h.src_port = (a >> 6) == 3 ? H->newest_gport : guest_ports[a >> 6];
 	struct gstream *g = gstream_of(H, h.dst_port, h.src_port);
 	switch (fl >> 2 & 3) {
 	case 2:
@@ -823,6 +850,10 @@ static void op_connect(struct harness *H, struct script *s)
 	}
 	if (n && send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
 		e->line_ok = false;
+	if (e->line_ok) {
+		H->connects++;
+		H->newest_gport = gport;
+	}
 }
 
 static void accept_all(struct harness *H, struct listener *l, bool keep);
@@ -1039,6 +1070,7 @@ static void start(struct harness *H)
 		H->gs[i].buf_alloc = 65536;
 	for (int i = 0; i < NLISTEN; i++)
 		H->ls[i].fd = -1;
+	H->newest_gport = guest_ports[0];
 }
 
 static void finish(struct harness *H)
