@@ -1266,23 +1266,25 @@ static void guessed_response_then_host_reset_is_safe(void **state)
 	everything_ends(f);
 }
 
-/* Puts one RW chain of stream s on tx (its own memory, payload all byte) without
+/* Puts one chain of stream s on tx (its own memory, payload all byte) without
  * kicking. */
-static void queue_rw_fill(struct fixture *f, struct gstream *s, uint8_t byte, uint32_t len)
+static void queue_packet(struct fixture *f, struct gstream *s, uint16_t op, uint32_t flags,
+			 uint8_t byte, uint32_t len)
 {
 	uint8_t *p;
 	uint64_t gpa = vtd_alloc(&f->t, VSOCK_HDR_SIZE + len, (void **)&p);
 	struct vsock_hdr h = {
 		.src_cid = CID, .dst_cid = VSOCK_HOST_CID, .src_port = s->gport,
-		.dst_port = s->hport, .len = len, .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RW,
-		.buf_alloc = s->buf_alloc, .fwd_cnt = s->fwd_cnt,
+		.dst_port = s->hport, .len = len, .type = VSOCK_TYPE_STREAM, .op = op,
+		.flags = flags, .buf_alloc = s->buf_alloc, .fwd_cnt = s->fwd_cnt,
 	};
 	vsock_hdr_encode(&h, p);
 	memset(p + VSOCK_HDR_SIZE, byte, len);
 	struct vtd_buf bufs[2] = { { gpa, VSOCK_HDR_SIZE, false },
 				   { gpa + VSOCK_HDR_SIZE, len, false } };
-	vtd_add_chain(&f->t, TXQ, bufs, 2);
-	s->tx_cnt += len;
+	vtd_add_chain(&f->t, TXQ, bufs, len ? 2 : 1);
+	if (op == VSOCK_OP_RW)
+		s->tx_cnt += len;
 }
 
 /* Reads what the host end holds now (no waiting); returns the byte count. */
@@ -1293,6 +1295,28 @@ static size_t host_drain(int fd, uint8_t *buf, size_t cap)
 	while (got < cap && (n = recv(fd, buf + got, cap - got, MSG_DONTWAIT)) > 0)
 		got += (size_t)n;
 	return got;
+}
+
+/* The same root as the first: a stream the guest guessed open, whose host end is gone
+ * (the device has not polled since). In one tx pass its data is gathered, then its
+ * SHUTDOWN flushes the batch first; the write fails (EPIPE), the reset frees the
+ * never-announced stream, and vsock_tx_packet went on with the freed connection
+ * (ASan: heap-use-after-free in tx_conn; with an RST instead of the SHUTDOWN, a
+ * double free). The same flush from inside tx_rw (a batch out of iovecs) freed it
+ * under tx_rw. */
+static void guessed_stream_freed_by_its_own_flush_is_not_used(void **state)
+{
+	struct fixture *f = *state;
+	int fd = host_connect_unannounced(f, 52);
+	struct gstream s = { .gport = 52, .hport = VSOCK_EPHEMERAL_BASE, .buf_alloc = 64 * 1024 };
+	tx(f, &s, VSOCK_OP_RESPONSE, 0, NULL, 0); /* the guess */
+	host_got_ok(fd, s.hport);
+	close(fd); /* no poll after: the device learns it from the write */
+	queue_packet(f, &s, VSOCK_OP_RW, 0, 'x', 10);
+	queue_packet(f, &s, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_BOTH, 0, 0);
+	vtd_kick(&f->t, TXQ);
+	assert_int_equal(used_count(f, TXQ), 2);
+	everything_ends(f);
 }
 
 /* Bug: vsock_conn_free forgot the stream's gathered tx batch (txb.c) but not its
@@ -1317,9 +1341,9 @@ static void stream_freed_mid_pass_leaks_no_bytes_to_the_next(void **state)
 	struct gstream sb;
 	int listener, b = guest_connect(f, &sb, &listener);
 	/* One tx pass. */
-	queue_rw_fill(f, &sa, 'A', 100);
-	queue_rw_fill(f, &sa, 'a', VSOCK_BUF_ALLOC); /* past A's credit */
-	queue_rw_fill(f, &sb, 'B', 50);
+	queue_packet(f, &sa, VSOCK_OP_RW, 0, 'A', 100);
+	queue_packet(f, &sa, VSOCK_OP_RW, 0, 'a', VSOCK_BUF_ALLOC); /* past A's credit */
+	queue_packet(f, &sb, VSOCK_OP_RW, 0, 'B', 50);
 	vtd_kick(&f->t, TXQ);
 	static uint8_t got[2 * VSOCK_BUF_ALLOC];
 	size_t n = host_drain(b, got, sizeof(got));
@@ -1388,6 +1412,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(guessed_response_then_host_reset_is_safe, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(guessed_stream_freed_by_its_own_flush_is_not_used,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
