@@ -194,6 +194,7 @@ struct harness {
 	uint32_t rx_hport, rx_gport;
 	uint32_t connects; /* host connections that sent a valid CONNECT line */
 	uint32_t newest_gport;
+	uint8_t squeeze; /* op_squeeze: bit 0 the device's sockets, bit 1 the host's */
 };
 
 struct script {
@@ -579,6 +580,7 @@ static void cover_states(struct harness *H, uint32_t op)
 
 /* Everything the device returned, then the OK lines, then the device's invariants. */
 static void check_invariants(struct harness *H);
+static void squeeze_sockets(struct harness *H);
 
 static void settle(struct harness *H, uint32_t op)
 {
@@ -595,6 +597,7 @@ static void settle(struct harness *H, uint32_t op)
 		take_rx(H, id, len);
 	check_invariants(H);
 	cover_states(H, op);
+	squeeze_sockets(H);
 }
 
 /* The device's own bounds and lists (it is idle: no lock needed). */
@@ -668,6 +671,8 @@ static void op_rx(struct harness *H, struct script *s)
 		vtd_kick(&H->t, VSOCK_QUEUE_RX);
 }
 
+/* 0-127 bytes; 128 + 64k; 8-256 KiB (more than a default socket buffer takes: data
+ * backs up in the device); a little under the device's credit; just over it. */
 static uint32_t payload_len(struct script *s)
 {
 	uint8_t b = take8(s);
@@ -676,7 +681,7 @@ static uint32_t payload_len(struct script *s)
 	if (b < 0xc0)
 		return 128 + (b & 0x3fu) * 64;
 	if (b < 0xe0)
-		return 4096u * ((b & 0x1fu) + 1);
+		return 8192u * ((b & 0x1fu) + 1);
 	if (b < 0xf0)
 		return VSOCK_BUF_ALLOC - (b & 0xfu) * 64;
 	return VSOCK_BUF_ALLOC + (b & 0xfu);
@@ -1014,19 +1019,24 @@ static void op_reset(struct harness *H, struct script *s)
 	H->t.dev.ops->activate(&H->t.dev);
 }
 
-/* [which]: small send buffers, on the device's sockets (guest data backs up into its
- * rings) and/or the host's (host writes stop early). */
+/* [which]: a slow host from now on: the smallest send buffers on the device's sockets
+ * (guest data backs up into its rings after a few KiB) and/or the host's (host
+ * writes stop early), for the sockets open now and those to come. */
 static void op_squeeze(struct harness *H, struct script *s)
 {
-	uint8_t b = take8(s);
+	H->squeeze |= take8(s) & 3;
+}
+
+static void squeeze_sockets(struct harness *H)
+{
 	int size = 1;
-	if (b & 1)
+	if (H->squeeze & 1)
 		for (uint32_t i = 0; i < VSOCK_MAX_CONNS; i++) {
 			struct vsock_conn *c = H->vs->conns[i];
 			if (c && c->fd >= 0)
 				setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 		}
-	if (b & 2)
+	if (H->squeeze & 2)
 		for (uint32_t i = 0; i < H->nep; i++)
 			if (H->ep[i].fd >= 0)
 				setsockopt(H->ep[i].fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
