@@ -58,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -172,6 +173,7 @@ struct endpoint {
 	uint64_t received;  /* guest -> host bytes read */
 	char rest[24];	    /* the second half of a split CONNECT line */
 	uint8_t nrest;
+	uint8_t host_state; /* 0 open, 1 shut for writing, 2 closed, 3 closed with bytes unread */
 };
 
 struct listener {
@@ -560,21 +562,37 @@ static void take_rx(struct harness *H, uint32_t id, uint32_t len)
 #define STATE_COV 16384
 __attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t state_cov[STATE_COV];
 
+static uint32_t conn_state_bits(const struct vsock_conn *c)
+{
+	return (uint32_t)c->state | c->guest_knows << 3 | (c->ring.len != 0) << 4 |
+	       (c->pending & 0x7f) << 5 | c->host_hup << 12 | c->host_eof << 13 |
+	       c->host_wr_shut << 14 | (c->peer_shut & 3u) << 15 | (c->local_shut & 3u) << 17 |
+	       c->credit_requested << 19 | (vsock_peer_credit(c) == 0) << 20 |
+	       (c->fd >= 0) << 21;
+}
+
+static void cover(uint32_t f)
+{
+	f *= 0x9e3779b1u;
+	uint8_t *n = &state_cov[(f >> 17) % STATE_COV];
+	if (*n < 255)
+		(*n)++;
+}
+
+/* Features: each connection's state with the operation; each host socket's state
+ * (open, shut, closed, closed with bytes unread) with its stream's, so a host that
+ * goes away before the device notices counts as new too. */
 static void cover_states(struct harness *H, uint32_t op)
 {
-	for (uint32_t i = 0; i < VSOCK_MAX_CONNS; i++) {
-		const struct vsock_conn *c = H->vs->conns[i];
-		if (!c)
-			continue;
-		uint32_t f = (uint32_t)c->state | c->guest_knows << 3 | (c->ring.len != 0) << 4 |
-			     (c->pending & 0x7f) << 5 | c->host_hup << 12 | c->host_eof << 13 |
-			     c->host_wr_shut << 14 | (c->peer_shut & 3u) << 15 |
-			     (c->local_shut & 3u) << 17 | c->credit_requested << 19 |
-			     (vsock_peer_credit(c) == 0) << 20 | (c->fd >= 0) << 21 | op << 22;
-		f *= 0x9e3779b1u;
-		uint8_t *n = &state_cov[(f >> 18) % STATE_COV];
-		if (*n < 255)
-			(*n)++;
+	for (uint32_t i = 0; i < VSOCK_MAX_CONNS; i++)
+		if (H->vs->conns[i])
+			cover(conn_state_bits(H->vs->conns[i]) | op << 22);
+	for (uint32_t i = 0; i < H->nep; i++) {
+		const struct endpoint *e = &H->ep[i];
+		const struct vsock_conn *c = e->bound ? vsock_conn_lookup(H->vs, e->hport, e->gport)
+						      : NULL;
+		if (c)
+			cover(conn_state_bits(c) | (uint32_t)e->host_state << 22 | 1u << 31);
 	}
 }
 
@@ -969,8 +987,10 @@ static void op_host_read(struct harness *H, struct script *s)
 static void op_host_shut(struct harness *H, struct script *s)
 {
 	struct endpoint *e = pick_endpoint(H, s);
-	if (e)
+	if (e) {
 		shutdown(e->fd, SHUT_WR);
+		e->host_state = 1;
+	}
 }
 
 /* [socket][how]: bit 0 reads everything first, so the close finds nothing unread. */
@@ -982,6 +1002,9 @@ static void op_host_close(struct harness *H, struct script *s)
 		return;
 	if (b & 1)
 		host_read(H, e, SIZE_MAX);
+	int unread = 0;
+	ioctl(e->fd, FIONREAD, &unread);
+	e->host_state = unread > 0 ? 3 : 2;
 	close(e->fd);
 	e->fd = -1;
 }
