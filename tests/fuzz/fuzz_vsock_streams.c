@@ -8,7 +8,8 @@
  *   guest: posts rx buffers (header-only, too small, one or two descriptors, up to
  *     64 KiB of payload); sends batches of up to 8 packets per kick (any op; ports from
  *     small sets so streams collide, including the host's guessable ephemeral ports
- *     1<<30 + k; payload lengths up to and past the device's 256 KiB credit; shutdown
+ *     1<<30 + k and "the newest host connection's", or answering the last packet it
+ *     got; payload lengths up to and past the device's 256 KiB credit; shutdown
  *     flags; credit fields from the guest's books, zero or raw); changes the buffer it
  *     advertises for a stream.
  *   host: connects to uds_path and writes "CONNECT p\n" (also "\r\n", split in two
@@ -40,15 +41,22 @@
  *   end under (a), every fd closed (the count must not grow), everything freed
  *   (LeakSanitizer).
  *
+ * Guidance: besides code coverage, each connection's abstract state after each
+ * operation, and each host socket's state with its stream's, are libFuzzer features
+ * (extra counters, see cover_states): the bugs are combinations of states whose code
+ * has all run before.
+ *
  * Deterministic: no sleeps; unix sockets deliver synchronously; the real clock is read
  * only where the device reads it (its deadlines are seconds away from any input).
  *
- * Input: a sequence of records, an op byte (modulo the table in run_op) and its
- * argument bytes; a short input ends the script (missing bytes read as 0).
+ * Input: a sequence of records, an op byte (modulo the table `ops`) and its argument
+ * bytes; a short input ends the script (missing bytes read as 0). The dictionary
+ * fuzz_vsock_streams.dict holds whole records.
  *
  * Build: make build/fuzz/fuzz_vsock_streams (or `make fuzz`).
- * Run:   build/fuzz/fuzz_vsock_streams -max_len=512 build/fuzz/corpus-vsock_streams \
- *            tests/fuzz/corpus/fuzz_vsock_streams
+ * Run:   build/fuzz/fuzz_vsock_streams -max_len=512 -dict=tests/fuzz/fuzz_vsock_streams.dict \
+ *            build/fuzz/corpus-vsock_streams tests/fuzz/corpus/fuzz_vsock_streams
+ *        (`make fuzz-run` does the same); rerun one input: build/fuzz/fuzz_vsock_streams FILE.
  */
 #include <dirent.h>
 #include <errno.h>
