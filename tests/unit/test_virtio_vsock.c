@@ -1229,6 +1229,197 @@ static void connections_are_bounded(void **state)
 	close(listener);
 }
 
+/* ---- regressions: what a hostile guest found (found again by fuzz_vsock_streams) ---- */
+
+/* A host connection to guest port gport whose REQUEST the guest has not been given:
+ * no rx buffers are posted. Its ephemeral host port is the first one, so a guest can
+ * guess it. Returns the host end once the device waits for the guest's answer. */
+static int host_connect_unannounced(struct fixture *f, uint32_t gport)
+{
+	assert_int_equal(f->rx_outstanding, 0);
+	int fd = uds_connect(f->uds);
+	assert_true(fd >= 0);
+	char line[32];
+	int n = snprintf(line, sizeof(line), "CONNECT %u\n", gport);
+	host_write(fd, line, (size_t)n);
+	for (int i = 0; i < 10 && (f->vs->nconns != 1 || only_conn(f)->state != VSOCK_CONN_HOST_CONNECTING); i++)
+		vsock_poll(f->vs); /* accept, then the line */
+	struct vsock_conn *c = only_conn(f);
+	assert_int_equal(c->state, VSOCK_CONN_HOST_CONNECTING);
+	assert_int_equal(c->host_port, VSOCK_EPHEMERAL_BASE);
+	assert_false(c->guest_knows);
+	return fd;
+}
+
+/* Whether the host end has "OK <hport>\n" (written in the tx pass that took the
+ * RESPONSE, so no waiting); consumes it. */
+static bool host_got_ok(int fd, uint32_t hport)
+{
+	char want[32], got[32];
+	int n = snprintf(want, sizeof(want), "OK %u\n", hport);
+	ssize_t r = recv(fd, got, (size_t)n, MSG_PEEK | MSG_DONTWAIT);
+	if (r != n || memcmp(got, want, (size_t)n) != 0)
+		return false;
+	assert_int_equal(recv(fd, got, (size_t)n, MSG_DONTWAIT), n);
+	return true;
+}
+
+/* Everything ends: the guest's rx buffers are back, the deadlines pass, the guest
+ * answers nothing; no connection may be left. */
+static void everything_ends(struct fixture *f)
+{
+	struct vsock_hdr h;
+	fill_rx(f);
+	pump(f, 20);
+	while (rx_packet(f, &h, NULL, 0, 0))
+		;
+	expire_after(f, VSOCK_SHUTDOWN_TIMEOUT_MS + VSOCK_CMD_TIMEOUT_MS + 1);
+	fill_rx(f);
+	pump(f, 20);
+	while (rx_packet(f, &h, NULL, 0, 0))
+		;
+	assert_int_equal(f->vs->nconns, 0);
+}
+
+/* Bug: tx_connecting took a RESPONSE for a host-initiated stream whose REQUEST the
+ * guest had not been given, so the stream was open while guest_knows was false; when
+ * the host then went away with guest data unread, rx_data -> vsock_conn_host_gone ->
+ * vsock_conn_reset freed the connection at once and rx_conn went on using it
+ * (ASan: heap-use-after-free in rx_conn). A device that refuses the guess passes
+ * too: the test only asks for no crash and a clean end. */
+static void guessed_response_then_host_reset_is_safe(void **state)
+{
+	struct fixture *f = *state;
+	int fd = host_connect_unannounced(f, 52);
+	struct gstream s = { .gport = 52, .hport = VSOCK_EPHEMERAL_BASE, .buf_alloc = 64 * 1024 };
+	tx(f, &s, VSOCK_OP_RESPONSE, 0, NULL, 0); /* the guess */
+	if (host_got_ok(fd, s.hport)) {
+		/* Accepted: guest data backs up in the device (the host reads nothing)... */
+		struct vsock_conn *c = only_conn(f);
+		int small = 4096;
+		assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+		static uint8_t data[TX_DATA_MAX];
+		memset(data, 'g', sizeof(data));
+		tx(f, &s, VSOCK_OP_RW, 0, data, sizeof(data));
+		assert_true(c->ring.len > 0);
+		/* ... the host writes exactly one rx buffer's worth, which the guest takes,
+		 * so the device expects more to read ... */
+		static uint8_t host[RX_BUF - VSOCK_HDR_SIZE];
+		memset(host, 'h', sizeof(host));
+		host_write(fd, host, sizeof(host));
+		vsock_poll(f->vs);
+		post_rx(f, 1);
+		struct vsock_hdr h;
+		assert_int_equal(rx_packet(f, &h, NULL, 0, 0), 1);
+		assert_int_equal(h.op, VSOCK_OP_RW);
+		assert_int_equal(h.len, sizeof(host));
+		/* ... then the host closes with the guest's data unread (the device's next
+		 * read fails with ECONNRESET) and the guest posts a buffer: no poll between. */
+		close(fd);
+		fd = -1;
+		post_rx(f, 1);
+	}
+	if (fd >= 0)
+		close(fd);
+	everything_ends(f);
+}
+
+/* Puts one chain of stream s on tx (its own memory, payload all byte) without
+ * kicking. */
+static void queue_packet(struct fixture *f, struct gstream *s, uint16_t op, uint32_t flags,
+			 uint8_t byte, uint32_t len)
+{
+	uint8_t *p;
+	uint64_t gpa = vtd_alloc(&f->t, VSOCK_HDR_SIZE + len, (void **)&p);
+	struct vsock_hdr h = {
+		.src_cid = CID, .dst_cid = VSOCK_HOST_CID, .src_port = s->gport,
+		.dst_port = s->hport, .len = len, .type = VSOCK_TYPE_STREAM, .op = op,
+		.flags = flags, .buf_alloc = s->buf_alloc, .fwd_cnt = s->fwd_cnt,
+	};
+	vsock_hdr_encode(&h, p);
+	memset(p + VSOCK_HDR_SIZE, byte, len);
+	struct vtd_buf bufs[2] = { { gpa, VSOCK_HDR_SIZE, false },
+				   { gpa + VSOCK_HDR_SIZE, len, false } };
+	vtd_add_chain(&f->t, TXQ, bufs, len ? 2 : 1);
+	if (op == VSOCK_OP_RW)
+		s->tx_cnt += len;
+}
+
+/* Reads what the host end holds now (no waiting); returns the byte count. */
+static size_t host_drain(int fd, uint8_t *buf, size_t cap)
+{
+	size_t got = 0;
+	ssize_t n;
+	while (got < cap && (n = recv(fd, buf + got, cap - got, MSG_DONTWAIT)) > 0)
+		got += (size_t)n;
+	return got;
+}
+
+/* The same root as the first: a stream the guest guessed open, whose host end is gone
+ * (the device has not polled since). In one tx pass its data is gathered, then its
+ * SHUTDOWN flushes the batch first; the write fails (EPIPE), the reset frees the
+ * never-announced stream, and vsock_tx_packet went on with the freed connection
+ * (ASan: heap-use-after-free in tx_conn; with an RST instead of the SHUTDOWN, a
+ * double free). The same flush from inside tx_rw (a batch out of iovecs) freed it
+ * under tx_rw. */
+static void guessed_stream_freed_by_its_own_flush_is_not_used(void **state)
+{
+	struct fixture *f = *state;
+	int fd = host_connect_unannounced(f, 52);
+	struct gstream s = { .gport = 52, .hport = VSOCK_EPHEMERAL_BASE, .buf_alloc = 64 * 1024 };
+	tx(f, &s, VSOCK_OP_RESPONSE, 0, NULL, 0); /* the guess */
+	host_got_ok(fd, s.hport);
+	close(fd); /* no poll after: the device learns it from the write */
+	queue_packet(f, &s, VSOCK_OP_RW, 0, 'x', 10);
+	queue_packet(f, &s, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_BOTH, 0, 0);
+	vtd_kick(&f->t, TXQ);
+	assert_int_equal(used_count(f, TXQ), 2);
+	everything_ends(f);
+}
+
+/* Bug: vsock_conn_free forgot the stream's gathered tx batch (txb.c) but not its
+ * iovecs and byte count, so the next stream's packets in the same tx pass were
+ * appended after them and its host socket got both: here stream A's 100 bytes, then
+ * a packet that overruns A's credit (A is reset and, never announced to the guest,
+ * freed at once), then B's 50 bytes; B's socket got 150. Each host socket must get
+ * its own stream's bytes only. */
+static void stream_freed_mid_pass_leaks_no_bytes_to_the_next(void **state)
+{
+	struct fixture *f = *state;
+	int a = host_connect_unannounced(f, 52);
+	struct gstream sa = { .gport = 52, .hport = VSOCK_EPHEMERAL_BASE, .buf_alloc = 64 * 1024 };
+	tx(f, &sa, VSOCK_OP_RESPONSE, 0, NULL, 0); /* the guess, as above */
+	host_got_ok(a, sa.hport); /* A is open if the device took it; the test holds either way */
+	/* What the device owes the guest about A (an RST for the guess, the REQUEST it
+	 * still holds) goes now; a device that took the guess owes nothing. */
+	fill_rx(f);
+	struct vsock_hdr h;
+	while (rx_packet(f, &h, NULL, 0, 0))
+		;
+	struct gstream sb;
+	int listener, b = guest_connect(f, &sb, &listener);
+	/* One tx pass. */
+	queue_packet(f, &sa, VSOCK_OP_RW, 0, 'A', 100);
+	queue_packet(f, &sa, VSOCK_OP_RW, 0, 'a', VSOCK_BUF_ALLOC); /* past A's credit */
+	queue_packet(f, &sb, VSOCK_OP_RW, 0, 'B', 50);
+	vtd_kick(&f->t, TXQ);
+	static uint8_t got[2 * VSOCK_BUF_ALLOC];
+	size_t n = host_drain(b, got, sizeof(got));
+	for (size_t i = 0; i < n; i++)
+		if (got[i] != 'B')
+			fail_msg("stream B's host socket got byte %zu of %zu = '%c': another stream's", i,
+				 n, got[i]);
+	assert_int_equal(n, 50);
+	n = host_drain(a, got, sizeof(got));
+	for (size_t i = 0; i < n; i++)
+		if (got[i] != 'A' && got[i] != 'a')
+			fail_msg("stream A's host socket got byte %zu = '%c'", i, got[i]);
+	close(a);
+	close(b);
+	close(listener);
+	everything_ends(f);
+}
+
 int main(void)
 {
 	log_init("test", LOG_ERROR);
@@ -1279,6 +1470,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rst_replies_are_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(device_reset_closes_every_host_side, setup, teardown),
 		cmocka_unit_test_setup_teardown(connections_are_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(stream_freed_mid_pass_leaks_no_bytes_to_the_next,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(guessed_response_then_host_reset_is_safe, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(guessed_stream_freed_by_its_own_flush_is_not_used,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
