@@ -84,8 +84,6 @@ static char *join_words(int argc, char **argv)
 	return s;
 }
 
-/* getopt's value for the k-th device kind's option. */
-#define DEVICE_OPTION(k) (256 + (k))
 
 /* Keeps "--name=value" for argon-vmm to parse (one parser for both programs). */
 static int add_device_arg(struct run_options *o, int c, const char *value)
@@ -114,12 +112,7 @@ static void build_options(struct option *longopts, size_t max)
 	size_t n = 0;
 	for (; n < sizeof(own) / sizeof(own[0]); n++)
 		longopts[n] = own[n];
-	for (int k = 0; device_kinds[k] && n + 1 < max; k++)
-		longopts[n++] = (struct option){ device_kinds[k]->option,
-						 device_kinds[k]->option_arg_optional
-							 ? optional_argument : required_argument,
-						 NULL, DEVICE_OPTION(k) };
-	longopts[n] = (struct option){ 0 };
+	device_kinds_add_options(longopts, n, max);
 }
 
 /* getopt's own complaints name the program "run"; these name the option typed. */

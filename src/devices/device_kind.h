@@ -130,6 +130,12 @@ extern const struct device_kind *const device_kinds[];
 /* The kind whose section (or command-line option) is name, or NULL. */
 const struct device_kind *device_kind_by_section(const char *section);
 const struct device_kind *device_kind_by_option(const char *option);
+/* getopt_long's value for the command-line option of device_kinds[k]. */
+#define DEVICE_OPTION(k) (256 + (k))
+struct option;
+/* Appends every kind's --option to longopts[n..] (a program's own options come
+ * first) and its terminating entry; max is longopts' length. Returns the count. */
+size_t device_kinds_add_options(struct option *longopts, size_t n, size_t max);
 /* The kind's position in device_kinds, or -1. */
 int device_kind_index(const struct device_kind *kind);
 /* conf's id: kind->id(conf), or the section for a kind of at most one device. */

@@ -4,6 +4,7 @@
  * files plus one line here (and its declaration above it). */
 #include "devices/device_kind.h"
 
+#include <getopt.h>
 #include <string.h>
 
 extern const struct device_kind virtio_blk_kind;
@@ -48,4 +49,15 @@ int device_kind_index(const struct device_kind *kind)
 const char *device_kind_id(const struct device_kind *kind, const void *conf)
 {
 	return kind->id ? kind->id(conf) : kind->section;
+}
+
+size_t device_kinds_add_options(struct option *longopts, size_t n, size_t max)
+{
+	for (int k = 0; device_kinds[k] && n + 1 < max; k++)
+		longopts[n++] = (struct option){ device_kinds[k]->option,
+						 device_kinds[k]->option_arg_optional
+							 ? optional_argument : required_argument,
+						 NULL, DEVICE_OPTION(k) };
+	longopts[n] = (struct option){ 0 };
+	return n;
 }

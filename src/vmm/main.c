@@ -81,8 +81,6 @@ static int parse_number(const char *opt, const char *arg, long long min, long lo
 	return 0;
 }
 
-/* getopt's value for the k-th device kind's option. */
-#define DEVICE_OPTION(k) (256 + (k))
 
 static uint64_t host_mib(void)
 {
@@ -224,12 +222,7 @@ static void build_options(struct option *longopts, size_t max)
 	size_t n = 0;
 	for (; n < sizeof(own) / sizeof(own[0]); n++)
 		longopts[n] = own[n];
-	for (int k = 0; device_kinds[k] && n + 1 < max; k++)
-		longopts[n++] = (struct option){ device_kinds[k]->option,
-						 device_kinds[k]->option_arg_optional
-							 ? optional_argument : required_argument,
-						 NULL, DEVICE_OPTION(k) };
-	longopts[n] = (struct option){ 0 };
+	device_kinds_add_options(longopts, n, max);
 }
 
 /* A restored VM is the snapshot's: nothing that builds a VM goes with it. */
