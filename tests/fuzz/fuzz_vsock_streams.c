@@ -1095,7 +1095,7 @@ static const op_fn ops[] = {
 static void start(struct harness *H)
 {
 	memset(H, 0, sizeof(*H));
-	struct vsock_config cfg = { .enabled = true, .guest_cid = CID, .uds_path = uds };
+	struct vsock_config cfg = { .guest_cid = CID, .uds_path = uds };
 	if (vsock_backend_create(&cfg, &H->vs) < 0)
 		abort();
 	uint64_t features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_EVENT_IDX) | F(VIRTIO_F_INDIRECT_DESC);
