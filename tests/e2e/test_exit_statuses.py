@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import CLI, GUEST, VMM, needs_kvm, run_vmm, vmm_env
+from conftest import CLI, GUEST, VMM, needs, needs_kvm, run_vmm, vmm_env
 
 PVM_HOST = os.path.exists("/sys/module/kvm_pvm")
 IS_ROOT = os.geteuid() == 0
@@ -123,7 +123,7 @@ def test_66_a_missing_kernel(tmp_path):
     assert str(tmp_path / "vmlinuz") in message(r)
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="needs root to hide /dev/kvm in a mount namespace")
+@needs("root", "mount-point-root")  # unshare --propagation private hides /dev/kvm
 def test_69_no_dev_kvm():
     env = vmm_env()
     env["ARGON_VMM"] = VMM

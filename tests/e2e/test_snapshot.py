@@ -19,7 +19,7 @@ import zlib
 import pytest
 
 from api_client import Api, VmmProcess, fault, read_console_until
-from conftest import GUEST, HOST_CPU_BENCH, VMM, needs_kvm, vmm_env
+from conftest import GUEST, HOST_CPU_BENCH, VMM, needs, needs_kvm, vmm_env
 
 pytestmark = needs_kvm
 MIB = 1 << 20
@@ -345,7 +345,7 @@ def test_a_restored_vm_snapshots_again(good_snapshot, workdir, started):
     assert field(g.run(f"mem-sum {addr} {nbytes}"), r"sha256 ([0-9a-f]+)") == digest
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a netns and a tap")
+@needs("kvm", "root", "tun", "mount-point-root")  # a tap in a netns (ip netns exec)
 def test_a_guest_with_a_disk_a_net_and_a_vsock_runs_on_after_a_restore(workdir, started):
     """Issue 9's scenario: 2 vCPUs, a disk, a net (a tap in a namespace made here) and
     a vsock; the guest writes its disk, answers pings and talks over vsock, is paused,
